@@ -1,0 +1,243 @@
+"""Every constant of the simulated world in one typed, validated dataclass.
+
+`WorldConfig` round-trips to and from a plain dict and YAML, so a run's world can be saved
+next to its results and re-created exactly. Unknown keys and out-of-range values raise
+`ValueError` naming the field and the allowed values; nothing is silently clipped.
+The equations these constants enter are in DESIGN.md section 2 and in `users.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+#: Popularity and user-news count windows (DRN's 1 h / 6 h / 24 h / 1 week), in seconds.
+WINDOWS_SECONDS: tuple[float, ...] = (HOUR, 6 * HOUR, DAY, 7 * DAY)
+WINDOW_NAMES: tuple[str, ...] = ("1h", "6h", "24h", "1w")
+
+CANDIDATE_MODES = ("freshest", "sampled", "mixed")
+CLICK_MODELS = ("position", "cascade")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _probability(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+def _finite(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def _int_at_least(name: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass
+class WorldConfig:
+    """Parameters of the simulated news world (DESIGN.md section 2). Times are in seconds
+    unless the name says hours or days; rates are per simulated hour or day as named."""
+
+    # --- population and catalogue -------------------------------------------------------
+    n_users: int = 10_000
+    """U, number of users."""
+    n_topics: int = 20
+    """Number of news topics (each has a centroid mu_c in the latent space)."""
+    n_providers: int = 50
+    """Number of news providers; each leans towards a few topics."""
+    latent_dim: int = 16
+    """d, dimension of the latent space of items and interests."""
+    n_channels: int = 3
+    """M, independent interest channels per user (MIMN's multiple channels)."""
+    n_age_buckets: int = 7
+    n_genders: int = 3
+    n_regions: int = 10
+    n_devices: int = 3
+    feature_interest_strength: float = 1.0
+    """How strongly static features (age, gender, region) tilt the initial topics."""
+
+    # --- news stream ---------------------------------------------------------------------
+    news_per_hour: float = 200.0
+    """Poisson arrival rate of fresh news."""
+    topic_trend_volatility: float = 0.5
+    """Std of the hourly random walk (per sqrt(day)) of the topic-share logits (trends)."""
+    item_noise: float = 0.6
+    """sigma_item: v_i = normalize(mu_c + sigma_item * eps)."""
+    freshness_tau_hours: float = 4.0
+    """tau of the freshness decay f_i(t) = exp(-(t - t_i) / tau)."""
+    item_lifetime_hours: float = 48.0
+    """Items older than this leave the candidate pool."""
+
+    # --- requests ------------------------------------------------------------------------
+    n_candidates: int = 100
+    """N, candidates per request."""
+    slate_size: int = 10
+    """K, items shown per request."""
+    history_length: int = 50
+    """L, clicked items kept per user and shown in the observation."""
+    candidate_mode: str = "mixed"
+    """'freshest' (the N newest live items), 'sampled' (stratified uniform sample of the live
+    pool), or 'mixed' (half freshest, half sampled)."""
+    episode_days: float = 7.0
+    """Horizon of an episode in simulated days (`truncated` after it)."""
+
+    # --- interest evolution (DIEN / MIMN) -------------------------------------------------
+    drift_reversion_per_day: float = 1.0
+    """theta of the Ornstein-Uhlenbeck drift of each channel around its topic centroid."""
+    drift_sigma: float = 0.35
+    """sigma of the OU drift, per sqrt(day) and dimension / sqrt(d)."""
+    jump_rate_per_day: float = 0.2
+    """rho, hazard of a channel jumping to a new topic (default once per 5 days)."""
+    reinforcement_rate: float = 0.05
+    """eta, pull of a click's item vector on the channel that explains it."""
+    satiation_strength: float = 1.0
+    """b5, penalty per recent click on the same topic (decayed with the satiation window)."""
+    satiation_hours: float = 2.0
+    """Decay time of satiation."""
+
+    # --- clicks (position-based model) ------------------------------------------------------
+    click_model: str = "position"
+    """'position' (PBM: theta_k * a_ui, several clicks) or 'cascade' (first click ends the scan)."""
+    position_bias_kappa: float = 0.8
+    """theta_k = 1 / k^kappa."""
+    click_bias: float = -2.0
+    """b0 of the attractiveness logit."""
+    relevance_weight: float = 8.0
+    """b1, weight of max_m w_m <u_m, v_i>."""
+    quality_weight: float = 0.3
+    """b2, weight of item quality q_i ~ N(0, 1)."""
+    freshness_weight: float = 1.0
+    """b3, weight of log f_i(t) = -(age / tau)."""
+    seen_penalty: float = 3.0
+    """b4, penalty for an item this user already clicked."""
+
+    # --- returns (activeness) ----------------------------------------------------------------
+    mean_return_hours: float = 8.0
+    """Median of users' base gaps 1 / r0_u between visits."""
+    return_rate_spread: float = 0.5
+    """Log-normal spread of r0_u across users."""
+    satisfaction_gain: float = 0.3
+    """g: rate = r0_u * exp(g * (clicks - c_bar))."""
+    clicks_baseline: float = 0.5
+    """c_bar of the return-rate equation."""
+    max_rate_multiplier: float = 10.0
+    """Cap on exp(g * (clicks - c_bar)) so a burst of clicks cannot make gaps vanish."""
+    churn_after_empty_visits: int = 3
+    """A user with this many empty visits in a row may churn."""
+    churn_probability: float = 0.05
+    """Chance of churning after each visit at or beyond that empty streak."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValueError naming the first field outside its allowed range."""
+        for name in ("n_users", "n_topics", "n_providers", "latent_dim", "n_channels",
+                     "n_age_buckets", "n_genders", "n_regions", "n_devices", "n_candidates",
+                     "slate_size", "history_length"):
+            _int_at_least(name, getattr(self, name), 1)
+        _int_at_least("churn_after_empty_visits", self.churn_after_empty_visits, 1)
+        for name in ("news_per_hour", "freshness_tau_hours", "item_lifetime_hours",
+                     "episode_days", "mean_return_hours", "satiation_hours",
+                     "drift_reversion_per_day", "max_rate_multiplier"):
+            _positive(name, getattr(self, name))
+        for name in ("feature_interest_strength", "topic_trend_volatility", "item_noise",
+                     "drift_sigma", "jump_rate_per_day", "satiation_strength",
+                     "position_bias_kappa", "relevance_weight", "freshness_weight",
+                     "seen_penalty", "return_rate_spread", "satisfaction_gain",
+                     "clicks_baseline"):
+            _non_negative(name, getattr(self, name))
+        for name in ("click_bias", "quality_weight"):
+            _finite(name, getattr(self, name))
+        _probability("reinforcement_rate", self.reinforcement_rate)
+        _probability("churn_probability", self.churn_probability)
+        if self.slate_size > self.n_candidates:
+            raise ValueError(
+                f"slate_size must be <= n_candidates ({self.n_candidates}), got {self.slate_size}")
+        if self.candidate_mode not in CANDIDATE_MODES:
+            raise ValueError(
+                f"candidate_mode must be one of {CANDIDATE_MODES}, got {self.candidate_mode!r}")
+        if self.click_model not in CLICK_MODELS:
+            raise ValueError(f"click_model must be one of {CLICK_MODELS}, got {self.click_model!r}")
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def horizon_seconds(self) -> float:
+        return self.episode_days * DAY
+
+    def replace(self, **changes: Any) -> "WorldConfig":
+        """A copy with some fields changed (validated)."""
+        return WorldConfig.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "WorldConfig":
+        """Build from a mapping; unknown keys raise ValueError listing them."""
+        data = dict(data or {})
+        known = set(cls.field_names())
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown WorldConfig key(s) {unknown}; allowed keys: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def coerce(cls, config: "WorldConfig | Mapping[str, Any] | None" = None,
+               **overrides: Any) -> "WorldConfig":
+        """Accept a WorldConfig, a dict or None, plus keyword overrides."""
+        base = config.to_dict() if isinstance(config, WorldConfig) else dict(config or {})
+        return cls.from_dict({**base, **overrides})
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        import yaml
+
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> "WorldConfig":
+        """Load from a YAML file path or YAML text; a malformed file raises ValueError."""
+        import yaml
+
+        text = Path(source).read_text() if _looks_like_path(source) else str(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"malformed YAML world config: {exc}".splitlines()[0]) from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"a world config must be a YAML mapping, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
+def _looks_like_path(source: str | Path) -> bool:
+    if isinstance(source, Path):
+        return True
+    return "\n" not in source and ":" not in source and Path(source).exists()

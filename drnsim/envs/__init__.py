@@ -1,0 +1,23 @@
+"""Gymnasium environments over the simulated news world (DESIGN.md section 3)."""
+
+from drnsim.envs.news_feed import (
+    NewsFeedEnv,
+    NewsFeedVectorEnv,
+    action_from_scores,
+    action_space,
+    observation_space,
+    rank_slates,
+    scores_from_ranking,
+    validate_scores,
+)
+
+__all__ = [
+    "NewsFeedEnv",
+    "NewsFeedVectorEnv",
+    "action_from_scores",
+    "action_space",
+    "observation_space",
+    "rank_slates",
+    "scores_from_ranking",
+    "validate_scores",
+]

@@ -1,0 +1,232 @@
+"""Users of the simulated world: evolving interests, the click model and the return model.
+
+All state is flat arrays indexed by user id (no per-user Python objects) and every method
+touches only the users passed to it, so a step costs O(B) whatever the population size.
+Equations (DESIGN.md section 2):
+
+* interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
+  u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,
+  u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi;
+  it jumps to a new topic with hazard rho (jump times and destinations are counter-based, so
+  they are the same for every agent), a click pulls the explaining channel towards the item,
+  u_m <- u_m + eta (v_i - u_m), and recent clicks on a topic satiate it.
+* clicks: a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t) - b4 seen_ui
+  - b5 satiation_u,c_i), shown at rank k with P(click) = theta_k a_ui, theta_k = 1 / k^kappa.
+* returns: gap ~ Exp(rate), rate = r0_u exp(g (clicks - c_bar)); repeated empty visits churn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drnsim._random import hash_uniform
+from drnsim.config import DAY, HOUR, WorldConfig
+
+NO_ITEM = -1
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class UserPopulation:
+    """Hidden and observable state of all users, as arrays of length U."""
+
+    def __init__(self, config: WorldConfig, centroids: np.ndarray, init_rng: np.random.Generator,
+                 drift_rng: np.random.Generator, jump_key: np.uint64, visit_key: np.uint64):
+        self.config = config
+        self.centroids = centroids
+        self.drift_rng = drift_rng
+        self.jump_key = jump_key
+        self.visit_key = visit_key
+        cfg = config
+        n_users, n_channels, dim, hist_len = (cfg.n_users, cfg.n_channels, cfg.latent_dim,
+                                              cfg.history_length)
+
+        # Observable static features, and per-feature topic preferences that tie them to
+        # interests (so that demographic features carry signal, as in real logs).
+        self.features = np.stack([
+            init_rng.integers(0, cfg.n_age_buckets, n_users),
+            init_rng.integers(0, cfg.n_genders, n_users),
+            init_rng.integers(0, cfg.n_regions, n_users),
+            init_rng.integers(0, cfg.n_devices, n_users),
+        ], axis=1).astype(np.int16)
+        self._feature_topic_logits = [
+            init_rng.standard_normal((size, cfg.n_topics)).astype(np.float32)
+            * cfg.feature_interest_strength
+            for size in (cfg.n_age_buckets, cfg.n_genders, cfg.n_regions)
+        ]
+        self.base_rate = (np.exp(init_rng.normal(0.0, cfg.return_rate_spread, n_users))
+                          / (cfg.mean_return_hours * HOUR)).astype(np.float32)
+
+        # Interest channels.
+        self.channel_weight = init_rng.dirichlet(np.ones(n_channels), n_users).astype(np.float32)
+        self.channel_topic = np.empty((n_users, n_channels), dtype=np.int16)
+        self.interest = np.empty((n_users, n_channels, dim), dtype=np.float32)
+        self.ou_scale = cfg.drift_sigma / np.sqrt(dim)  # per-dimension sigma per sqrt(day)
+        chunk = 65_536
+        for start in range(0, n_users, chunk):
+            users = np.arange(start, min(start + chunk, n_users))
+            logits = self.preference_logits(users)[:, None, :]
+            gumbel = -np.log(-np.log(init_rng.random((len(users), n_channels, cfg.n_topics))))
+            topics = np.argmax(logits + gumbel, axis=2)
+            self.channel_topic[users] = topics
+            stationary = self.ou_scale / np.sqrt(2 * cfg.drift_reversion_per_day)
+            self.interest[users] = centroids[topics] + stationary * init_rng.standard_normal(
+                (len(users), n_channels, dim)).astype(np.float32)
+        self.last_evolved = np.zeros(n_users, dtype=np.float64)
+        self.jump_count = np.zeros((n_users, n_channels), dtype=np.int32)
+        self.next_jump = self._jump_gaps(np.arange(n_users)[:, None],
+                                         np.arange(n_channels)[None, :], self.jump_count)
+
+        # Behaviour: clicked items as a ring buffer (chronological from ptr - len).
+        self.hist_item = np.full((n_users, hist_len), NO_ITEM, dtype=np.int32)
+        self.hist_time = np.zeros((n_users, hist_len), dtype=np.float32)
+        self.hist_ptr = np.zeros(n_users, dtype=np.int32)
+        self.hist_len = np.zeros(n_users, dtype=np.int32)
+
+        # Visits.
+        self.visit_count = np.zeros(n_users, dtype=np.int32)
+        self.last_visit = np.full(n_users, -1.0, dtype=np.float64)
+        self.empty_streak = np.zeros(n_users, dtype=np.int16)
+        self.churned = np.zeros(n_users, dtype=bool)
+
+    # ------------------------------------------------------------------------------------
+    def preference_logits(self, users: np.ndarray) -> np.ndarray:
+        """Topic logits implied by static features (age, gender, region), shape (n, T)."""
+        age, gender, region = self._feature_topic_logits
+        f = self.features[users]
+        return age[f[:, 0]] + gender[f[:, 1]] + region[f[:, 2]]
+
+    def _jump_gaps(self, users: np.ndarray, channels: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Time of the channel's next jump after its k-th: Exp(rho) gaps, counter-based."""
+        rate = self.config.jump_rate_per_day / DAY
+        if rate == 0:
+            return np.full(np.broadcast_shapes(np.shape(users), np.shape(k)), np.inf)
+        flat = users.astype(np.int64) * self.config.n_channels + channels
+        return -np.log(hash_uniform(self.jump_key, 0, flat, k)) / rate
+
+    def evolve(self, users: np.ndarray, times: np.ndarray, topic_logits_at) -> None:
+        """Bring the interests of `users` forward to `times` (jumps, then OU drift).
+
+        `topic_logits_at(times) -> (n, T)` gives the trending topic logits; a jumping channel
+        lands on topic c with probability softmax(trend + feature preference)_c.
+        """
+        cfg = self.config
+        restart = np.repeat(self.last_evolved[users][:, None], cfg.n_channels, axis=1)
+        due = self.next_jump[users] <= times[:, None]
+        while due.any():
+            b, m = np.nonzero(due)
+            u = users[b]
+            k = self.jump_count[u, m]
+            t_jump = self.next_jump[u, m]
+            logits = topic_logits_at(t_jump) + self.preference_logits(u)
+            flat = (u.astype(np.int64) * cfg.n_channels + m)[:, None]
+            gumbel = -np.log(-np.log(hash_uniform(self.jump_key, 1, flat, k[:, None],
+                                                  np.arange(cfg.n_topics)[None, :])))
+            topic = np.argmax(logits + gumbel, axis=1)
+            self.channel_topic[u, m] = topic
+            self.interest[u, m] = self.centroids[topic]
+            restart[b, m] = t_jump
+            self.jump_count[u, m] = k + 1
+            self.next_jump[u, m] = t_jump + self._jump_gaps(u, m, k + 1)
+            due = self.next_jump[users] <= times[:, None]
+
+        dt_days = np.maximum(times[:, None] - restart, 0.0) / DAY  # (B, M)
+        theta = cfg.drift_reversion_per_day
+        decay = np.exp(-theta * dt_days)[..., None].astype(np.float32)
+        noise_std = (self.ou_scale * np.sqrt((1 - decay ** 2) / (2 * theta))).astype(np.float32)
+        centre = self.centroids[self.channel_topic[users]]
+        noise = self.drift_rng.standard_normal(centre.shape, dtype=np.float32)
+        self.interest[users] = centre + (self.interest[users] - centre) * decay + noise_std * noise
+        self.last_evolved[users] = times
+
+    # ------------------------------------------------------------------------------------
+    def history(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Chronological clicked items, click times and validity, each (B, L), oldest first,
+        valid entries first and padding (item -1) after."""
+        hist_len = self.config.history_length
+        length = self.hist_len[users]
+        offsets = np.arange(hist_len)
+        slots = (self.hist_ptr[users, None] - length[:, None] + offsets) % hist_len
+        valid = offsets[None, :] < length[:, None]
+        items = np.where(valid, self.hist_item[users[:, None], slots], NO_ITEM)
+        times = np.where(valid, self.hist_time[users[:, None], slots], 0.0)
+        return items, times, valid
+
+    def relevance(self, users: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
+        """max_m w_m <u_m, v_i> for item vectors of shape (B, n, d) -> (B, n)."""
+        dots = np.einsum("bmd,bnd->bnm", self.interest[users], item_vectors)
+        return np.max(dots * self.channel_weight[users][:, None, :], axis=2)
+
+    def attractiveness(self, users: np.ndarray, times: np.ndarray, item_ids: np.ndarray,
+                       item_vectors: np.ndarray, item_quality: np.ndarray, item_age: np.ndarray,
+                       item_topic: np.ndarray, hist_items: np.ndarray, hist_times: np.ndarray,
+                       hist_topics: np.ndarray, hist_valid: np.ndarray) -> np.ndarray:
+        """a_ui of DESIGN.md section 2 for items (B, n) shown to users at `times`."""
+        cfg = self.config
+        seen = (item_ids[:, :, None] == hist_items[:, None, :]).any(axis=2)
+        recency = np.where(hist_valid, np.exp(-(times[:, None] - hist_times)
+                                              / (cfg.satiation_hours * HOUR)), 0.0)
+        same_topic = item_topic[:, :, None] == hist_topics[:, None, :]
+        satiation = np.einsum("bnl,bl->bn", same_topic, recency)
+        logit = (cfg.click_bias
+                 + cfg.relevance_weight * self.relevance(users, item_vectors)
+                 + cfg.quality_weight * item_quality
+                 - cfg.freshness_weight * item_age / (cfg.freshness_tau_hours * HOUR)
+                 - cfg.seen_penalty * seen
+                 - cfg.satiation_strength * satiation)
+        return sigmoid(logit)
+
+    # ------------------------------------------------------------------------------------
+    def record_clicks(self, users: np.ndarray, times: np.ndarray, clicked_items: np.ndarray,
+                      clicked_vectors: np.ndarray) -> None:
+        """Append clicks (B, K; -1 where none) to the history ring and reinforce the channel
+        that best explains each click: u_m <- u_m + eta (v_i - u_m)."""
+        cfg = self.config
+        clicked = clicked_items >= 0
+        b, k = np.nonzero(clicked)
+        if len(b) == 0:
+            return
+        u = users[b]
+        order_in_visit = np.cumsum(clicked, axis=1)[b, k] - 1
+        slot = (self.hist_ptr[u] + order_in_visit) % cfg.history_length
+        self.hist_item[u, slot] = clicked_items[b, k]
+        self.hist_time[u, slot] = times[b]
+        n_clicks = clicked.sum(axis=1)
+        self.hist_ptr[users] = (self.hist_ptr[users] + n_clicks) % cfg.history_length
+        self.hist_len[users] = np.minimum(self.hist_len[users] + n_clicks, cfg.history_length)
+
+        vec = clicked_vectors[b, k]  # (C, d)
+        explain = np.argmax(np.einsum("cmd,cd->cm", self.interest[u], vec)
+                            * self.channel_weight[u], axis=1)
+        pull = cfg.reinforcement_rate * (vec - self.interest[u, explain])
+        flat = self.interest.reshape(-1, cfg.latent_dim)
+        np.add.at(flat, u.astype(np.int64) * cfg.n_channels + explain, pull)
+
+    def schedule_returns(self, users: np.ndarray, times: np.ndarray,
+                         n_clicks: np.ndarray) -> np.ndarray:
+        """Record a visit's outcome and return each user's next visit time (inf = churned).
+
+        gap ~ Exp(rate), rate = r0_u * min(exp(g (clicks - c_bar)), cap); the exponential and
+        the churn coin are counter-based on (user, visit number): common to every agent.
+        """
+        cfg = self.config
+        visit_no = self.visit_count[users]
+        self.visit_count[users] = visit_no + 1
+        self.last_visit[users] = times
+        multiplier = np.minimum(np.exp(cfg.satisfaction_gain * (n_clicks - cfg.clicks_baseline)),
+                                cfg.max_rate_multiplier)
+        rate = self.base_rate[users] * multiplier
+        gap = -np.log(hash_uniform(self.visit_key, 0, users, visit_no)) / rate
+        streak = np.where(n_clicks > 0, 0, self.empty_streak[users] + 1)
+        self.empty_streak[users] = np.minimum(streak, np.iinfo(np.int16).max)
+        churn = ((streak >= cfg.churn_after_empty_visits)
+                 & (hash_uniform(self.visit_key, 1, users, visit_no) < cfg.churn_probability))
+        self.churned[users] |= churn
+        return np.where(churn, np.inf, times + gap)
+
+    def first_visit_times(self) -> np.ndarray:
+        """Each user's first visit: an Exp(r0_u) wait from time 0, counter-based."""
+        users = np.arange(self.config.n_users)
+        return -np.log(hash_uniform(self.visit_key, 2, users)) / self.base_rate

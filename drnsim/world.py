@@ -1,0 +1,401 @@
+"""The simulated news world as arrays: news stream, users, clock and visit queue.
+
+No Gymnasium here: `envs/news_feed.py` wraps this. A step serves the next B visits of the
+shared world in time order (DESIGN.md sections 2-3):
+
+    batch = world.next_batch(B)          # who opens the app, when, with which candidates
+    obs = world.observe(batch)           # dict of arrays, no hidden state
+    clicks = world.feedback(batch, shown)  # clicks on the shown slate, then returns scheduled
+
+Only this module and `users.py` know hidden state; `attractiveness` / `click_probabilities`
+expose the truth for the oracle agent and regret metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from drnsim._random import hash_uniform, stream_key
+from drnsim.config import DAY, HOUR, WINDOWS_SECONDS, WorldConfig
+from drnsim.users import NO_ITEM, UserPopulation
+
+_WINDOWS = np.asarray(WINDOWS_SECONDS)
+_REBASE_EXPONENT = 300.0  # rebase decayed counters before exp() nears float64 range
+
+
+@dataclass
+class VisitBatch:
+    """B visits served together; `candidates` holds item ids, -1 where padded."""
+
+    users: np.ndarray  # (B,) int64
+    times: np.ndarray  # (B,) float64, seconds since the start
+    visit_ids: np.ndarray  # (B,) int64, global serving counter
+    visit_numbers: np.ndarray  # (B,) int32, the user's n-th visit (from 0)
+    gaps: np.ndarray  # (B,) float64, seconds since this user's previous visit, -1 if first
+    candidates: np.ndarray  # (B, N) int64
+    mask: np.ndarray  # (B, N) bool
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def rows(self, index: slice | np.ndarray) -> "VisitBatch":
+        """The sub-batch of some visits (e.g. `rows(slice(j, j + 1))` for one visit)."""
+        return VisitBatch(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+class NewsStream:
+    """Fresh news: Poisson arrivals over topics whose shares trend, generated lazily in
+    chunks; items are stored in publication order so that the live pool is an index range."""
+
+    def __init__(self, config: WorldConfig, rng: np.random.Generator, centroids: np.ndarray):
+        self.config = config
+        self.rng = rng
+        self.centroids = centroids
+        cfg = config
+        # Providers lean towards a few topics: P(provider | topic) from a sparse Dirichlet.
+        self.provider_given_topic = rng.dirichlet(np.full(cfg.n_providers, 0.1), cfg.n_topics)
+        self.start = -cfg.item_lifetime_hours * HOUR  # pool is full at t = 0
+        self.trend = rng.standard_normal((1, cfg.n_topics))  # hourly topic logits from start
+        self.generated_until = self.start
+        self.pub_time = np.empty(0, dtype=np.float64)
+        self.topic = np.empty(0, dtype=np.int32)
+        self.provider = np.empty(0, dtype=np.int32)
+        self.vector = np.empty((0, cfg.latent_dim), dtype=np.float32)
+        self.quality = np.empty(0, dtype=np.float32)
+        # Decayed click counters per item and window, relative to clicks_ref_time.
+        self.clicks = np.empty((0, len(_WINDOWS)), dtype=np.float64)
+        self.clicks_ref_time = 0.0
+
+    def __len__(self) -> int:
+        return len(self.pub_time)
+
+    def topic_logits_at(self, times: np.ndarray) -> np.ndarray:
+        """Trending topic logits (n, T) at the given times (hourly grid, random walk)."""
+        hours = np.floor((np.asarray(times) - self.start) / HOUR).astype(np.int64)
+        self._extend_trend(int(hours.max()) + 1 if hours.size else 1)
+        return self.trend[np.clip(hours, 0, None)]
+
+    def _extend_trend(self, n_hours: int) -> None:
+        missing = n_hours - len(self.trend)
+        if missing > 0:
+            step = self.config.topic_trend_volatility / np.sqrt(24.0)
+            walk = np.cumsum(step * self.rng.standard_normal((missing, self.config.n_topics)), 0)
+            self.trend = np.concatenate([self.trend, self.trend[-1] + walk])
+
+    def ensure(self, until: float, chunk_hours: float = 6.0) -> None:
+        """Generate news up to time `until` (whole chunks, so that the stream is the same
+        whatever order the world asks for it in)."""
+        cfg = self.config
+        while self.generated_until < until:
+            t0, t1 = self.generated_until, self.generated_until + chunk_hours * HOUR
+            n = self.rng.poisson(cfg.news_per_hour * chunk_hours)
+            times = np.sort(self.rng.uniform(t0, t1, n))
+            logits = self.topic_logits_at(times)
+            gumbel = -np.log(-np.log(self.rng.random(logits.shape)))
+            topic = np.argmax(logits + gumbel, axis=1)
+            cdf = np.cumsum(self.provider_given_topic[topic], axis=1)
+            provider = np.minimum((cdf < self.rng.random((n, 1)) * cdf[:, -1:]).sum(axis=1),
+                                  cfg.n_providers - 1)
+            eps = self.rng.standard_normal((n, cfg.latent_dim)) / np.sqrt(cfg.latent_dim)
+            vec = self.centroids[topic] + cfg.item_noise * eps
+            vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+            self.pub_time = np.concatenate([self.pub_time, times])
+            self.topic = np.concatenate([self.topic, topic.astype(np.int32)])
+            self.provider = np.concatenate([self.provider, provider.astype(np.int32)])
+            self.vector = np.concatenate([self.vector, vec.astype(np.float32)])
+            self.quality = np.concatenate(
+                [self.quality, self.rng.standard_normal(n).astype(np.float32)])
+            self.clicks = np.concatenate([self.clicks, np.zeros((n, len(_WINDOWS)))])
+            self.generated_until = t1
+
+    def popularity(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Decayed click counts (B, n, 4) float32 of items at the visits' times, windows
+        1h/6h/24h/1w: sum over clicks of exp(-(t - t_click) / window). Counts below 1e-6 are
+        flushed to 0 (long-decayed clicks; also keeps float32 free of slow denormals)."""
+        decay = np.exp(-(times[:, None] - self.clicks_ref_time) / _WINDOWS)  # (B, 4)
+        counts = np.take(self.clicks, np.maximum(items, 0), axis=0)
+        counts *= decay[:, None, :]
+        counts[(counts < 1e-6) | (items < 0)[..., None]] = 0.0
+        return counts.astype(np.float32)
+
+    def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
+        """Count clicks (flat arrays) at their times in the decayed counters."""
+        latest = float(times.max(initial=self.clicks_ref_time))
+        if (latest - self.clicks_ref_time) / _WINDOWS[0] > _REBASE_EXPONENT:
+            self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS)
+            self.clicks_ref_time = latest
+        np.add.at(self.clicks, items, np.exp((times[:, None] - self.clicks_ref_time) / _WINDOWS))
+
+
+class VisitQueue:
+    """Upcoming visits: `next_time[u]` for every user plus a sorted window holding exactly the
+    users whose next visit is <= `horizon`. Popping takes the window's head; the window is
+    rebuilt (one O(U) partition) only when it runs dry, so a step costs O(B) amortised."""
+
+    def __init__(self, next_time: np.ndarray, window_size: int):
+        self.next_time = next_time
+        self.window_size = window_size
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        finite = np.isfinite(self.next_time)
+        n_finite = int(finite.sum())
+        k = min(self.window_size, n_finite)
+        if k == 0:
+            self.horizon = np.inf
+            self.win_users = np.empty(0, dtype=np.int64)
+            self.win_times = np.empty(0, dtype=np.float64)
+            return
+        self.horizon = np.inf if k == n_finite else float(
+            np.partition(self.next_time, k - 1)[k - 1])
+        users = np.flatnonzero(self.next_time <= self.horizon)
+        order = np.argsort(self.next_time[users], kind="stable")
+        self.win_users = users[order]
+        self.win_times = self.next_time[self.win_users]
+
+    def __len__(self) -> int:
+        return int(np.isfinite(self.next_time).sum())
+
+    def pop(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The n earliest upcoming visits (users, times), or None if fewer than n remain."""
+        if len(self.win_users) < n and np.isfinite(self.horizon):
+            self._rebuild()
+        if len(self.win_users) < n:
+            return None
+        users, times = self.win_users[:n], self.win_times[:n]
+        self.win_users, self.win_times = self.win_users[n:], self.win_times[n:]
+        self.next_time[users] = np.inf  # in flight until push()
+        return users, times
+
+    def push(self, users: np.ndarray, times: np.ndarray) -> None:
+        """Schedule the users' next visits (inf: never)."""
+        self.next_time[users] = times
+        inside = times <= self.horizon
+        if inside.any():
+            order = np.argsort(times[inside], kind="stable")
+            new_users, new_times = users[inside][order], times[inside][order]
+            at = np.searchsorted(self.win_times, new_times, side="right")
+            self.win_users = np.insert(self.win_users, at, new_users)
+            self.win_times = np.insert(self.win_times, at, new_times)
+
+
+class World:
+    """The whole simulated world. `reset(seed)` rebuilds it from one seed; every random
+    number comes from streams spawned from that seed (DESIGN.md "Randomness")."""
+
+    def __init__(self, config: WorldConfig | None = None):
+        self.config = config or WorldConfig()
+        cfg = self.config
+        self.position_bias = (1.0 / np.arange(1, cfg.slate_size + 1) ** cfg.position_bias_kappa)
+        self.n_fresh = {"freshest": cfg.n_candidates, "sampled": 0,
+                        "mixed": cfg.n_candidates // 2}[cfg.candidate_mode]
+        self.seed: int | None = None
+
+    # ------------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, min_batch: int = 1) -> None:
+        """Build a fresh world. `min_batch` sizes the visit queue's window."""
+        cfg = self.config
+        self.seed = seed
+        root = np.random.SeedSequence(seed)
+        population, news, drift, jumps, visits, clicks = root.spawn(6)
+        centroid_rng = np.random.default_rng(population.spawn(1)[0])
+        centroids = centroid_rng.standard_normal((cfg.n_topics, cfg.latent_dim))
+        self.centroids = (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+                          ).astype(np.float32)
+        self.news = NewsStream(cfg, np.random.default_rng(news), self.centroids)
+        self.users = UserPopulation(cfg, self.centroids, np.random.default_rng(population),
+                                    np.random.default_rng(drift), stream_key(jumps),
+                                    stream_key(visits))
+        self.click_key = stream_key(clicks)
+        self.candidate_key = stream_key(clicks.spawn(1)[0])
+        self.queue = VisitQueue(self.users.first_visit_times(),
+                                window_size=max(64 * min_batch, 4096))
+        self.served = 0
+        self.clock = 0.0
+
+    @property
+    def horizon(self) -> float:
+        return self.config.horizon_seconds
+
+    # ------------------------------------------------------------------------------------
+    def next_batch(self, n: int) -> VisitBatch | None:
+        """Pop the next n visits (distinct users, time order) and prepare their requests;
+        None when fewer than n users are still active."""
+        popped = self.queue.pop(n)
+        if popped is None:
+            return None
+        users, times = popped
+        users = users.astype(np.int64)
+        self.clock = max(self.clock, float(times[-1]))
+        self.news.ensure(float(times.max()))
+        self.users.evolve(users, times, self.news.topic_logits_at)
+        last = self.users.last_visit[users]
+        candidates, mask = self._candidates(users, times)
+        batch = VisitBatch(users=users, times=times,
+                           visit_ids=np.arange(self.served, self.served + n, dtype=np.int64),
+                           visit_numbers=self.users.visit_count[users].copy(),
+                           gaps=np.where(last >= 0, times - last, -1.0),
+                           candidates=candidates, mask=mask)
+        self.served += n
+        return batch
+
+    def _candidates(self, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Freshest and/or stratified-sampled live items (DESIGN.md: N freshest-or-sampled)."""
+        cfg, pub = self.config, self.news.pub_time
+        lo = np.searchsorted(pub, times - cfg.item_lifetime_hours * HOUR, side="right")
+        hi = np.searchsorted(pub, times, side="right")
+        n_fresh, n_sampled = self.n_fresh, cfg.n_candidates - self.n_fresh
+        fresh = hi[:, None] - 1 - np.arange(n_fresh)
+        fresh_ok = fresh >= lo[:, None]
+        pool_lo, pool_hi = lo, np.maximum(lo, hi - n_fresh)
+        size = (pool_hi - pool_lo)[:, None]
+        j = np.arange(n_sampled)
+        edges = pool_lo[:, None] + (size * j) // n_sampled if n_sampled else size[:, :0]
+        widths = (pool_lo[:, None] + (size * (j + 1)) // max(n_sampled, 1)) - edges
+        coin = hash_uniform(self.candidate_key, users[:, None],
+                            self.users.visit_count[users][:, None], j[None, :])
+        sampled = edges + np.floor(coin * widths).astype(np.int64)
+        sampled_ok = widths > 0
+        ids = np.concatenate([fresh, sampled], axis=1)
+        ok = np.concatenate([fresh_ok, sampled_ok], axis=1)
+        return np.where(ok, ids, NO_ITEM), ok
+
+    # ------------------------------------------------------------------------------------
+    def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
+        """The observation of DESIGN.md section 3 as a nested dict of (B, ...) arrays."""
+        news, users, times = self.news, batch.users, batch.times
+        cand = batch.candidates
+        safe = np.maximum(cand, 0)
+        hist_items, hist_times, hist_valid = self.users.history(users)
+        safe_hist = np.maximum(hist_items, 0)
+        hist_topic = np.where(hist_valid, np.take(news.topic, safe_hist, axis=0), -1)
+        hist_provider = np.where(hist_valid, np.take(news.provider, safe_hist, axis=0), -1)
+        hist_age = np.where(hist_valid, times[:, None] - hist_times, 0.0)
+        cand_topic = np.where(batch.mask, np.take(news.topic, safe, axis=0), -1)
+        cand_provider = np.where(batch.mask, np.take(news.provider, safe, axis=0), -1)
+        cand_age = np.where(batch.mask, times[:, None] - news.pub_time.take(safe), 0.0)
+        in_window = (hist_age[..., None] < _WINDOWS) & hist_valid[..., None]  # (B, L, 4)
+        cfg = self.config
+        hour = np.floor(times / HOUR).astype(np.int64)
+        return {
+            "user": {"user_id": users.copy(),
+                     "features": self.users.features[users].astype(np.int32)},
+            "context": {"hour": (hour % 24).astype(np.int32),
+                        "weekday": ((hour // 24) % 7).astype(np.int32),
+                        "since_last_visit": batch.gaps.astype(np.float32)},
+            "history": {"item_id": hist_items.astype(np.int64),
+                        "topic": hist_topic.astype(np.int32),
+                        "provider": hist_provider.astype(np.int32),
+                        "age": hist_age.astype(np.float32),
+                        "length": self.users.hist_len[users].astype(np.int32)},
+            "candidates": {"item_id": cand.copy(),
+                           "topic": cand_topic.astype(np.int32),
+                           "provider": cand_provider.astype(np.int32),
+                           "age": cand_age.astype(np.float32),
+                           "popularity": news.popularity(cand, times),
+                           "mask": batch.mask.astype(np.int8)},
+            "user_news": {
+                "topic_clicks": _count_matches(hist_topic, in_window, cand_topic, cfg.n_topics),
+                "provider_clicks": _count_matches(hist_provider, in_window, cand_provider,
+                                                  cfg.n_providers)},
+        }
+
+    # ------------------------------------------------------------------------------------
+    def attractiveness(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
+        """True a_ui (B, n) of the batch's candidates (or of `columns`, candidate indices
+        (B, n) with -1 for none, which get 0)."""
+        items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
+        valid = items >= 0
+        safe = np.maximum(items, 0)
+        news, users = self.news, self.users
+        hist_items, hist_times, hist_valid = users.history(batch.users)
+        hist_topic = np.where(hist_valid, news.topic.take(np.maximum(hist_items, 0)), -1)
+        a = users.attractiveness(
+            batch.users, batch.times, items, news.vector.take(safe, axis=0), news.quality.take(safe),
+            batch.times[:, None] - news.pub_time.take(safe), news.topic.take(safe),
+            hist_items, hist_times, hist_topic, hist_valid)
+        return np.where(valid, a, 0.0)
+
+    def click_probabilities(self, batch: VisitBatch) -> np.ndarray:
+        """True P(click | candidate n shown at rank k), shape (B, N, K). For the position model
+        it is theta_k * a_ui; for the cascade model a_ui is the click probability once the
+        user examines rank k (broadcast over k)."""
+        a = self.attractiveness(batch)
+        theta = (self.position_bias if self.config.click_model == "position"
+                 else np.ones_like(self.position_bias))
+        return a[:, :, None] * theta[None, None, :]
+
+    def click_coins(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
+        """One uniform per (user, visit, item), for the candidates or the given columns: the
+        same item in the same visit meets the same coin whichever agent shows it, at whatever
+        rank (common random numbers)."""
+        items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
+        return hash_uniform(self.click_key, batch.users[:, None], batch.visit_numbers[:, None],
+                            np.maximum(items, 0))
+
+    def sample_clicks(self, attractiveness: np.ndarray, coins: np.ndarray,
+                      shown: np.ndarray) -> np.ndarray:
+        """Clicks (B, K) on slates given a_ui and coins of the shown items, rank order.
+        Position model: click iff coin < theta_k a_ui (several per slate). Cascade: the first
+        item with coin < a_ui is clicked and ends the scan."""
+        if self.config.click_model == "position":
+            clicks = coins < self.position_bias[None, :shown.shape[1]] * attractiveness
+        else:
+            attracted = (coins < attractiveness) & (shown >= 0)
+            clicks = attracted & (np.cumsum(attracted, axis=1) == 1)
+        return clicks & (shown >= 0)
+
+    def feedback(self, batch: VisitBatch, shown: np.ndarray) -> np.ndarray:
+        """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):
+        returns clicks (B, K) bool and applies their consequences."""
+        clicks = self.sample_clicks(self.attractiveness(batch, shown),
+                                    self.click_coins(batch, shown), shown)
+        self.apply_feedback(batch, shown, clicks)
+        return clicks
+
+    def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
+        """Consequences of a batch's clicks: history, interest reinforcement, item
+        popularity, and each user's next visit (or churn)."""
+        items = _take_columns(batch.candidates, shown)
+        clicked_items = np.where(clicks, items, NO_ITEM)
+        self.users.record_clicks(batch.users, batch.times, clicked_items,
+                                 np.take(self.news.vector, np.maximum(clicked_items, 0), axis=0))
+        b, _ = np.nonzero(clicks)
+        if len(b):
+            self.news.add_clicks(clicked_items[clicks], batch.times[b])
+        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
+        self.queue.push(batch.users, next_times)
+
+    # ------------------------------------------------------------------------------------
+    def describe_user(self, user: int) -> str:
+        """Top interests of one user, for rendering (hidden state: not for agents)."""
+        users = self.users
+        order = np.argsort(-users.channel_weight[user])
+        parts = [f"topic {users.channel_topic[user, m]} (w={users.channel_weight[user, m]:.2f})"
+                 for m in order]
+        return ", ".join(parts)
+
+
+def _take_columns(candidates: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Item ids at candidate columns (B, K); -1 where the column is -1."""
+    items = np.take_along_axis(candidates, np.maximum(columns, 0), axis=1)
+    return np.where(columns >= 0, items, NO_ITEM)
+
+
+def _count_matches(hist_keys: np.ndarray, in_window: np.ndarray, cand_keys: np.ndarray,
+                   n_keys: int) -> np.ndarray:
+    """Per candidate, how many of the user's clicks in each window share its key (topic or
+    provider): a (B, n_keys, 4) table by bincount, then one gather -> (B, N, 4) float32."""
+    n_rows = hist_keys.shape[0]
+    offset = np.arange(n_rows)[:, None] * n_keys
+    valid = hist_keys >= 0
+    flat = (offset + np.maximum(hist_keys, 0))[valid]
+    table = np.stack([np.bincount(flat, weights=in_window[..., w][valid], minlength=n_rows * n_keys)
+                      for w in range(in_window.shape[-1])], axis=1).astype(np.float32)
+    counts = table[offset + np.maximum(cand_keys, 0)]
+    return counts * (cand_keys >= 0)[..., None]
+
+
+__all__ = ["World", "VisitBatch", "NewsStream", "VisitQueue", "DAY", "HOUR"]
