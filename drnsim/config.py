@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -183,7 +184,7 @@ class WorldConfig:
     def horizon_seconds(self) -> float:
         return self.episode_days * DAY
 
-    def replace(self, **changes: Any) -> "WorldConfig":
+    def replace(self, **changes: Any) -> WorldConfig:
         """A copy with some fields changed (validated)."""
         return WorldConfig.from_dict({**self.to_dict(), **changes})
 
@@ -195,7 +196,7 @@ class WorldConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "WorldConfig":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> WorldConfig:
         """Build from a mapping; unknown keys raise ValueError listing them."""
         data = dict(data or {})
         known = set(cls.field_names())
@@ -206,8 +207,8 @@ class WorldConfig:
         return cls(**data)
 
     @classmethod
-    def coerce(cls, config: "WorldConfig | Mapping[str, Any] | None" = None,
-               **overrides: Any) -> "WorldConfig":
+    def coerce(cls, config: WorldConfig | Mapping[str, Any] | None = None,
+               **overrides: Any) -> WorldConfig:
         """Accept a WorldConfig, a dict or None, plus keyword overrides."""
         base = config.to_dict() if isinstance(config, WorldConfig) else dict(config or {})
         return cls.from_dict({**base, **overrides})
@@ -221,7 +222,7 @@ class WorldConfig:
         return text
 
     @classmethod
-    def from_yaml(cls, source: str | Path) -> "WorldConfig":
+    def from_yaml(cls, source: str | Path) -> WorldConfig:
         """Load from a YAML file path or YAML text; a malformed file raises ValueError."""
         import yaml
 

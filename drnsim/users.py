@@ -17,16 +17,24 @@ Equations (DESIGN.md section 2):
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
+from drnsim import _kernels as kernels
 from drnsim._random import hash_uniform
 from drnsim.config import DAY, HOUR, WorldConfig
 
 NO_ITEM = -1
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+class ItemTable(Protocol):
+    """The item arrays users react to (the world's news stream provides them)."""
+
+    vector: np.ndarray  # (n_items, d) float32
+    quality: np.ndarray  # (n_items,) float32
+    pub_time: np.ndarray  # (n_items,) float64
+    topic: np.ndarray  # (n_items,) int32
 
 
 class UserPopulation:
@@ -143,40 +151,31 @@ class UserPopulation:
 
     # ------------------------------------------------------------------------------------
     def history(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Chronological clicked items, click times and validity, each (B, L), oldest first,
-        valid entries first and padding (item -1) after."""
-        hist_len = self.config.history_length
-        length = self.hist_len[users]
-        offsets = np.arange(hist_len)
-        slots = (self.hist_ptr[users, None] - length[:, None] + offsets) % hist_len
-        valid = offsets[None, :] < length[:, None]
-        items = np.where(valid, self.hist_item[users[:, None], slots], NO_ITEM)
-        times = np.where(valid, self.hist_time[users[:, None], slots], 0.0)
-        return items, times, valid
+        """Chronological clicked items and click times, each (B, L), oldest first, valid
+        entries first and padding (item -1) after; plus the validity mask."""
+        shape = (len(users), self.config.history_length)
+        items, times = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.float32)
+        kernels.gather_history(users, self.hist_item, self.hist_time, self.hist_ptr,
+                               self.hist_len, items, times)
+        return items, times, items >= 0
 
-    def relevance(self, users: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
-        """max_m w_m <u_m, v_i> for item vectors of shape (B, n, d) -> (B, n)."""
-        dots = np.einsum("bmd,bnd->bnm", self.interest[users], item_vectors)
-        return np.max(dots * self.channel_weight[users][:, None, :], axis=2)
-
-    def attractiveness(self, users: np.ndarray, times: np.ndarray, item_ids: np.ndarray,
-                       item_vectors: np.ndarray, item_quality: np.ndarray, item_age: np.ndarray,
-                       item_topic: np.ndarray, hist_items: np.ndarray, hist_times: np.ndarray,
-                       hist_topics: np.ndarray, hist_valid: np.ndarray) -> np.ndarray:
-        """a_ui of DESIGN.md section 2 for items (B, n) shown to users at `times`."""
+    def attractiveness(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
+                       news: ItemTable) -> np.ndarray:
+        """a_ui of DESIGN.md section 2 for item ids (B, n) (-1 = none, gets 0) shown to users
+        at `times`: sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t)
+        - b4 seen_ui - b5 satiation), satiation = sum over the user's clicks on the item's
+        topic of exp(-(t - t_click) / tau_sat)."""
         cfg = self.config
-        seen = (item_ids[:, :, None] == hist_items[:, None, :]).any(axis=2)
-        recency = np.where(hist_valid, np.exp(-(times[:, None] - hist_times)
-                                              / (cfg.satiation_hours * HOUR)), 0.0)
-        same_topic = item_topic[:, :, None] == hist_topics[:, None, :]
-        satiation = np.einsum("bnl,bl->bn", same_topic, recency)
-        logit = (cfg.click_bias
-                 + cfg.relevance_weight * self.relevance(users, item_vectors)
-                 + cfg.quality_weight * item_quality
-                 - cfg.freshness_weight * item_age / (cfg.freshness_tau_hours * HOUR)
-                 - cfg.seen_penalty * seen
-                 - cfg.satiation_strength * satiation)
-        return sigmoid(logit)
+        hist_items, hist_times, _ = self.history(users)
+        coef = np.array([cfg.click_bias, cfg.relevance_weight, cfg.quality_weight,
+                         cfg.freshness_weight / (cfg.freshness_tau_hours * HOUR),
+                         cfg.seen_penalty, cfg.satiation_strength,
+                         1.0 / (cfg.satiation_hours * HOUR)])
+        out = np.empty(items.shape, dtype=np.float64)
+        kernels.attractiveness(times, items, self.interest[users], self.channel_weight[users],
+                               news.vector, news.quality, news.pub_time, news.topic,
+                               hist_items, hist_times, coef, out)
+        return out
 
     # ------------------------------------------------------------------------------------
     def record_clicks(self, users: np.ndarray, times: np.ndarray, clicked_items: np.ndarray,

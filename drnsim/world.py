@@ -17,12 +17,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from drnsim import _kernels as kernels
 from drnsim._random import hash_uniform, stream_key
 from drnsim.config import DAY, HOUR, WINDOWS_SECONDS, WorldConfig
 from drnsim.users import NO_ITEM, UserPopulation
 
 _WINDOWS = np.asarray(WINDOWS_SECONDS)
-_REBASE_EXPONENT = 300.0  # rebase decayed counters before exp() nears float64 range
+_REBASE_EXPONENT = 40.0  # rebase decayed counters long before exp() nears float32 range
 
 
 @dataclass
@@ -40,7 +41,7 @@ class VisitBatch:
     def __len__(self) -> int:
         return len(self.users)
 
-    def rows(self, index: slice | np.ndarray) -> "VisitBatch":
+    def rows(self, index: slice | np.ndarray) -> VisitBatch:
         """The sub-batch of some visits (e.g. `rows(slice(j, j + 1))` for one visit)."""
         return VisitBatch(*(getattr(self, f.name)[index] for f in fields(self)))
 
@@ -64,8 +65,9 @@ class NewsStream:
         self.provider = np.empty(0, dtype=np.int32)
         self.vector = np.empty((0, cfg.latent_dim), dtype=np.float32)
         self.quality = np.empty(0, dtype=np.float32)
-        # Decayed click counters per item and window, relative to clicks_ref_time.
-        self.clicks = np.empty((0, len(_WINDOWS)), dtype=np.float64)
+        # Decayed click counters per item and window, relative to clicks_ref_time: a click at
+        # t adds exp((t - ref) / window); read at time T as counter * exp(-(T - ref) / window).
+        self.clicks = np.empty((0, len(_WINDOWS)), dtype=np.float32)
         self.clicks_ref_time = 0.0
 
     def __len__(self) -> int:
@@ -107,24 +109,16 @@ class NewsStream:
             self.vector = np.concatenate([self.vector, vec.astype(np.float32)])
             self.quality = np.concatenate(
                 [self.quality, self.rng.standard_normal(n).astype(np.float32)])
-            self.clicks = np.concatenate([self.clicks, np.zeros((n, len(_WINDOWS)))])
+            self.clicks = np.concatenate([self.clicks,
+                                          np.zeros((n, len(_WINDOWS)), dtype=np.float32)])
             self.generated_until = t1
-
-    def popularity(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Decayed click counts (B, n, 4) float32 of items at the visits' times, windows
-        1h/6h/24h/1w: sum over clicks of exp(-(t - t_click) / window). Counts below 1e-6 are
-        flushed to 0 (long-decayed clicks; also keeps float32 free of slow denormals)."""
-        decay = np.exp(-(times[:, None] - self.clicks_ref_time) / _WINDOWS)  # (B, 4)
-        counts = np.take(self.clicks, np.maximum(items, 0), axis=0)
-        counts *= decay[:, None, :]
-        counts[(counts < 1e-6) | (items < 0)[..., None]] = 0.0
-        return counts.astype(np.float32)
 
     def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
         """Count clicks (flat arrays) at their times in the decayed counters."""
         latest = float(times.max(initial=self.clicks_ref_time))
         if (latest - self.clicks_ref_time) / _WINDOWS[0] > _REBASE_EXPONENT:
-            self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS)
+            self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
+            self.clicks[self.clicks < 1e-20] = 0.0  # no float32 denormals
             self.clicks_ref_time = latest
         np.add.at(self.clicks, items, np.exp((times[:, None] - self.clicks_ref_time) / _WINDOWS))
 
@@ -150,7 +144,7 @@ class VisitQueue:
             return
         self.horizon = np.inf if k == n_finite else float(
             np.partition(self.next_time, k - 1)[k - 1])
-        users = np.flatnonzero(self.next_time <= self.horizon)
+        users = np.flatnonzero(finite & (self.next_time <= self.horizon))
         order = np.argsort(self.next_time[users], kind="stable")
         self.win_users = users[order]
         self.win_times = self.next_time[self.win_users]
@@ -172,7 +166,7 @@ class VisitQueue:
     def push(self, users: np.ndarray, times: np.ndarray) -> None:
         """Schedule the users' next visits (inf: never)."""
         self.next_time[users] = times
-        inside = times <= self.horizon
+        inside = np.isfinite(times) & (times <= self.horizon)
         if inside.any():
             order = np.argsort(times[inside], kind="stable")
             new_users, new_times = users[inside][order], times[inside][order]
@@ -265,19 +259,21 @@ class World:
     # ------------------------------------------------------------------------------------
     def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
         """The observation of DESIGN.md section 3 as a nested dict of (B, ...) arrays."""
-        news, users, times = self.news, batch.users, batch.times
-        cand = batch.candidates
-        safe = np.maximum(cand, 0)
-        hist_items, hist_times, hist_valid = self.users.history(users)
-        safe_hist = np.maximum(hist_items, 0)
-        hist_topic = np.where(hist_valid, np.take(news.topic, safe_hist, axis=0), -1)
-        hist_provider = np.where(hist_valid, np.take(news.provider, safe_hist, axis=0), -1)
-        hist_age = np.where(hist_valid, times[:, None] - hist_times, 0.0)
-        cand_topic = np.where(batch.mask, np.take(news.topic, safe, axis=0), -1)
-        cand_provider = np.where(batch.mask, np.take(news.provider, safe, axis=0), -1)
-        cand_age = np.where(batch.mask, times[:, None] - news.pub_time.take(safe), 0.0)
-        in_window = (hist_age[..., None] < _WINDOWS) & hist_valid[..., None]  # (B, L, 4)
-        cfg = self.config
+        cfg, news, users, times = self.config, self.news, batch.users, batch.times
+        b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
+        hist_items, hist_times, _ = self.users.history(users)
+        out = {
+            "cand_topic": np.empty((b, n), np.int32), "cand_provider": np.empty((b, n), np.int32),
+            "cand_age": np.empty((b, n), np.float32), "popularity": np.empty((b, n, w), np.float32),
+            "topic_clicks": np.empty((b, n, w), np.float32),
+            "provider_clicks": np.empty((b, n, w), np.float32),
+            "hist_topic": np.empty((b, hist), np.int32),
+            "hist_provider": np.empty((b, hist), np.int32),
+            "hist_age": np.empty((b, hist), np.float32)}
+        click_decay = np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
+        kernels.fill_observation(times, batch.candidates, hist_items, hist_times, news.topic,
+                                 news.provider, news.pub_time, news.clicks, click_decay, _WINDOWS,
+                                 cfg.n_topics, cfg.n_providers, *out.values())
         hour = np.floor(times / HOUR).astype(np.int64)
         return {
             "user": {"user_id": users.copy(),
@@ -286,20 +282,18 @@ class World:
                         "weekday": ((hour // 24) % 7).astype(np.int32),
                         "since_last_visit": batch.gaps.astype(np.float32)},
             "history": {"item_id": hist_items.astype(np.int64),
-                        "topic": hist_topic.astype(np.int32),
-                        "provider": hist_provider.astype(np.int32),
-                        "age": hist_age.astype(np.float32),
+                        "topic": out["hist_topic"],
+                        "provider": out["hist_provider"],
+                        "age": out["hist_age"],
                         "length": self.users.hist_len[users].astype(np.int32)},
-            "candidates": {"item_id": cand.copy(),
-                           "topic": cand_topic.astype(np.int32),
-                           "provider": cand_provider.astype(np.int32),
-                           "age": cand_age.astype(np.float32),
-                           "popularity": news.popularity(cand, times),
+            "candidates": {"item_id": batch.candidates.copy(),
+                           "topic": out["cand_topic"],
+                           "provider": out["cand_provider"],
+                           "age": out["cand_age"],
+                           "popularity": out["popularity"],
                            "mask": batch.mask.astype(np.int8)},
-            "user_news": {
-                "topic_clicks": _count_matches(hist_topic, in_window, cand_topic, cfg.n_topics),
-                "provider_clicks": _count_matches(hist_provider, in_window, cand_provider,
-                                                  cfg.n_providers)},
+            "user_news": {"topic_clicks": out["topic_clicks"],
+                          "provider_clicks": out["provider_clicks"]},
         }
 
     # ------------------------------------------------------------------------------------
@@ -307,25 +301,7 @@ class World:
         """True a_ui (B, n) of the batch's candidates (or of `columns`, candidate indices
         (B, n) with -1 for none, which get 0)."""
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
-        valid = items >= 0
-        safe = np.maximum(items, 0)
-        news, users = self.news, self.users
-        hist_items, hist_times, hist_valid = users.history(batch.users)
-        hist_topic = np.where(hist_valid, news.topic.take(np.maximum(hist_items, 0)), -1)
-        a = users.attractiveness(
-            batch.users, batch.times, items, news.vector.take(safe, axis=0), news.quality.take(safe),
-            batch.times[:, None] - news.pub_time.take(safe), news.topic.take(safe),
-            hist_items, hist_times, hist_topic, hist_valid)
-        return np.where(valid, a, 0.0)
-
-    def click_probabilities(self, batch: VisitBatch) -> np.ndarray:
-        """True P(click | candidate n shown at rank k), shape (B, N, K). For the position model
-        it is theta_k * a_ui; for the cascade model a_ui is the click probability once the
-        user examines rank k (broadcast over k)."""
-        a = self.attractiveness(batch)
-        theta = (self.position_bias if self.config.click_model == "position"
-                 else np.ones_like(self.position_bias))
-        return a[:, :, None] * theta[None, None, :]
+        return self.users.attractiveness(batch.users, batch.times, items, self.news)
 
     def click_coins(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
         """One uniform per (user, visit, item), for the candidates or the given columns: the
@@ -382,20 +358,6 @@ def _take_columns(candidates: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Item ids at candidate columns (B, K); -1 where the column is -1."""
     items = np.take_along_axis(candidates, np.maximum(columns, 0), axis=1)
     return np.where(columns >= 0, items, NO_ITEM)
-
-
-def _count_matches(hist_keys: np.ndarray, in_window: np.ndarray, cand_keys: np.ndarray,
-                   n_keys: int) -> np.ndarray:
-    """Per candidate, how many of the user's clicks in each window share its key (topic or
-    provider): a (B, n_keys, 4) table by bincount, then one gather -> (B, N, 4) float32."""
-    n_rows = hist_keys.shape[0]
-    offset = np.arange(n_rows)[:, None] * n_keys
-    valid = hist_keys >= 0
-    flat = (offset + np.maximum(hist_keys, 0))[valid]
-    table = np.stack([np.bincount(flat, weights=in_window[..., w][valid], minlength=n_rows * n_keys)
-                      for w in range(in_window.shape[-1])], axis=1).astype(np.float32)
-    counts = table[offset + np.maximum(cand_keys, 0)]
-    return counts * (cand_keys >= 0)[..., None]
 
 
 __all__ = ["World", "VisitBatch", "NewsStream", "VisitQueue", "DAY", "HOUR"]

@@ -9,7 +9,8 @@ to the lower index, padded candidates never. Reward: the visit's clicks.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +18,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from drnsim import _kernels as kernels
 from drnsim.config import WINDOWS_SECONDS, WorldConfig
 from drnsim.world import VisitBatch, World
 
@@ -91,18 +93,11 @@ def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 def rank_slates(scores: np.ndarray, mask: np.ndarray, slate_size: int) -> np.ndarray:
     """Top-K candidate indices per row (B, K): descending score, ties to the lower index,
-    masked candidates never (their slots are -1). O(B N) via argpartition on a composite
-    integer key (order-preserving float bits, then index)."""
-    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.int32).astype(np.int64)
-    ordered = np.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)  # monotone in the score
-    n = scores.shape[1]
-    key = -ordered * (n + 1) + np.arange(n)
-    key = np.where(mask, key, np.iinfo(np.int64).max)
-    k = min(slate_size, n)
-    top = np.argpartition(key, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n),
-                                                                            (len(key), 1))
-    top = np.take_along_axis(top, np.argsort(np.take_along_axis(key, top, 1), axis=1), 1)
-    return np.where(np.take_along_axis(mask, top, 1), top, -1)
+    masked candidates never (their slots are -1)."""
+    out = np.empty((scores.shape[0], min(slate_size, scores.shape[1])), dtype=np.int64)
+    kernels.rank_slates(np.ascontiguousarray(scores, dtype=np.float64),
+                        np.ascontiguousarray(mask, dtype=np.bool_), out)
+    return out
 
 
 def scores_from_ranking(ranking: Any, n_candidates: int) -> np.ndarray:
@@ -198,7 +193,7 @@ class _WorldRunner:
             user = int(batch.users[b])
             lines.append(f"t={batch.times[b] / 3600:.2f}h  user {user}  visit "
                          f"{batch.visit_numbers[b]}  interests: {world.describe_user(user)}")
-            for rank, (col, clicked) in enumerate(zip(shown[b], clicks[b]), start=1):
+            for rank, (col, clicked) in enumerate(zip(shown[b], clicks[b], strict=True), start=1):
                 if col >= 0:
                     item = int(batch.candidates[b, col])
                     age = (batch.times[b] - world.news.pub_time[item]) / 3600
