@@ -122,7 +122,7 @@ class WorldConfig:
     """b0 of the attractiveness logit."""
     relevance_weight: float = 8.0
     """b1, weight of max_m w_m <u_m, v_i>."""
-    quality_weight: float = 0.3
+    quality_weight: float = 0.5
     """b2, weight of item quality q_i ~ N(0, 1)."""
     freshness_weight: float = 1.0
     """b3, weight of log f_i(t) = -(age / tau)."""
