@@ -27,6 +27,10 @@ if ENV_ID not in gymnasium.registry:
     )
 
 _LAZY = {
+    "run_episode": "drnsim.loop",
+    "compare": "drnsim.loop",
+    "summarize": "drnsim.loop",
+    "make_agent": "drnsim.agents",
     "World": "drnsim.world",
     "NewsFeedEnv": "drnsim.envs",
     "NewsFeedVectorEnv": "drnsim.envs",

@@ -9,7 +9,9 @@ for speed; the equations are restated at each kernel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
+
+from drnsim._random import absorb, to_uniform
 
 N_WINDOWS = 4
 
@@ -159,3 +161,43 @@ def rank_slates(scores, mask, out):
                 filled += 1
         for slot in range(filled, k):
             out[b, slot] = -1
+
+
+@njit(cache=True)
+def ou_step(users, dt_days, interest, channel_topic, centroids, theta, scale, noise):
+    """Ornstein-Uhlenbeck drift of each visiting user's channels over dt, in place:
+    u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi."""
+    for b in range(users.shape[0]):
+        u = users[b]
+        for m in range(interest.shape[1]):
+            decay = np.exp(-theta * dt_days[b, m])
+            std = scale * np.sqrt((1.0 - decay * decay) / (2.0 * theta))
+            centre = centroids[channel_topic[u, m]]
+            for k in range(interest.shape[2]):
+                interest[u, m, k] = (centre[k] + (interest[u, m, k] - centre[k]) * decay
+                                     + std * noise[b, m, k])
+
+
+@njit(cache=True)
+def candidates(lo, hi, n_fresh, key, users, visit_numbers, out_ids):
+    """Each visit's candidates: the n_fresh newest live items [hi - n_fresh, hi) newest
+    first, then one item per equal stratum of the older live pool [lo, hi - n_fresh), drawn
+    with the counter-based coin hash(key, user, visit number, stratum); -1 where the pool is
+    too small. Live items are an index range because news is stored in publication order."""
+    n_total = out_ids.shape[1]
+    n_sampled = n_total - n_fresh
+    for b in range(users.shape[0]):
+        for j in range(n_fresh):
+            item = hi[b] - 1 - j
+            out_ids[b, j] = item if item >= lo[b] else -1
+        pool_lo = lo[b]
+        size = max(hi[b] - n_fresh, pool_lo) - pool_lo
+        state = absorb(absorb(key, uint64(users[b])), uint64(visit_numbers[b]))
+        for j in range(n_sampled):
+            start = pool_lo + (size * j) // n_sampled
+            width = pool_lo + (size * (j + 1)) // n_sampled - start
+            if width > 0:
+                coin = to_uniform(absorb(state, uint64(j)))
+                out_ids[b, n_fresh + j] = start + int(coin * width)
+            else:
+                out_ids[b, n_fresh + j] = -1

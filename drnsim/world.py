@@ -236,25 +236,15 @@ class World:
         return batch
 
     def _candidates(self, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Freshest and/or stratified-sampled live items (DESIGN.md: N freshest-or-sampled)."""
+        """Freshest and/or stratified-sampled live items (DESIGN.md: N freshest-or-sampled);
+        see `_kernels.candidates`."""
         cfg, pub = self.config, self.news.pub_time
         lo = np.searchsorted(pub, times - cfg.item_lifetime_hours * HOUR, side="right")
         hi = np.searchsorted(pub, times, side="right")
-        n_fresh, n_sampled = self.n_fresh, cfg.n_candidates - self.n_fresh
-        fresh = hi[:, None] - 1 - np.arange(n_fresh)
-        fresh_ok = fresh >= lo[:, None]
-        pool_lo, pool_hi = lo, np.maximum(lo, hi - n_fresh)
-        size = (pool_hi - pool_lo)[:, None]
-        j = np.arange(n_sampled)
-        edges = pool_lo[:, None] + (size * j) // n_sampled if n_sampled else size[:, :0]
-        widths = (pool_lo[:, None] + (size * (j + 1)) // max(n_sampled, 1)) - edges
-        coin = hash_uniform(self.candidate_key, users[:, None],
-                            self.users.visit_count[users][:, None], j[None, :])
-        sampled = edges + np.floor(coin * widths).astype(np.int64)
-        sampled_ok = widths > 0
-        ids = np.concatenate([fresh, sampled], axis=1)
-        ok = np.concatenate([fresh_ok, sampled_ok], axis=1)
-        return np.where(ok, ids, NO_ITEM), ok
+        ids = np.empty((len(users), cfg.n_candidates), dtype=np.int64)
+        kernels.candidates(lo, hi, self.n_fresh, self.candidate_key, users,
+                           self.users.visit_count[users], ids)
+        return ids, ids >= 0
 
     # ------------------------------------------------------------------------------------
     def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
