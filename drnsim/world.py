@@ -19,7 +19,7 @@ import numpy as np
 
 from drnsim import _kernels as kernels
 from drnsim._random import hash_uniform, stream_key
-from drnsim.config import DAY, HOUR, WINDOWS_SECONDS, WorldConfig
+from drnsim.config import HOUR, WINDOWS_SECONDS, WorldConfig
 from drnsim.users import NO_ITEM, UserPopulation
 
 _WINDOWS = np.asarray(WINDOWS_SECONDS)
@@ -53,12 +53,15 @@ class NewsStream:
     def __init__(self, config: WorldConfig, rng: np.random.Generator, centroids: np.ndarray):
         self.config = config
         self.rng = rng
+        # The trend walk has its own generator: extending it (at times set by user touches)
+        # must never shift the news draws, which are the same for every agent.
+        self.trend_rng = np.random.default_rng(rng.integers(2**63))
         self.centroids = centroids
         cfg = config
         # Providers lean towards a few topics: P(provider | topic) from a sparse Dirichlet.
         self.provider_given_topic = rng.dirichlet(np.full(cfg.n_providers, 0.1), cfg.n_topics)
         self.start = -cfg.item_lifetime_hours * HOUR  # pool is full at t = 0
-        self.trend = rng.standard_normal((1, cfg.n_topics))  # hourly topic logits from start
+        self.trend = self.trend_rng.standard_normal((1, cfg.n_topics))  # hourly topic logits
         self.generated_until = self.start
         self.pub_time = np.empty(0, dtype=np.float64)
         self.topic = np.empty(0, dtype=np.int32)
@@ -83,7 +86,8 @@ class NewsStream:
         missing = n_hours - len(self.trend)
         if missing > 0:
             step = self.config.topic_trend_volatility / np.sqrt(24.0)
-            walk = np.cumsum(step * self.rng.standard_normal((missing, self.config.n_topics)), 0)
+            walk = np.cumsum(step * self.trend_rng.standard_normal((missing, self.config.n_topics)),
+                             0)
             self.trend = np.concatenate([self.trend, self.trend[-1] + walk])
 
     def ensure(self, until: float, chunk_hours: float = 6.0) -> None:
@@ -350,4 +354,4 @@ def _take_columns(candidates: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return np.where(columns >= 0, items, NO_ITEM)
 
 
-__all__ = ["World", "VisitBatch", "NewsStream", "VisitQueue", "DAY", "HOUR"]
+__all__ = ["World", "VisitBatch", "NewsStream", "VisitQueue"]

@@ -194,7 +194,7 @@ def test_population_exhausted_terminates():
     env = NewsFeedVectorEnv(4, n_users=12, click_bias=-30.0, churn_after_empty_visits=1,
                             churn_probability=1.0, episode_days=30.0)
     env.reset(seed=0)
-    for step in range(10):
+    for _ in range(10):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated.any():
             break

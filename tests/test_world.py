@@ -170,6 +170,71 @@ def test_oracle_beats_popularity_beats_random():
     assert random < popular < oracle
 
 
+def test_exogenous_world_is_the_same_for_different_agents():
+    """Common random numbers: news arrivals and the first visits do not depend on what the
+    agent shows (DESIGN.md "Randomness")."""
+    def run(policy):
+        env = NewsFeedVectorEnv(64, n_users=1000, episode_days=0.5)
+        obs, _ = env.reset(seed=5)
+        first = env.current_batch.users.copy()
+        truncated = np.zeros(1, bool)
+        while not truncated.any():
+            obs, _, _, truncated, _ = env.step(action_from_scores(policy(env, obs)))
+        return env.world, first
+
+    oracle, oracle_first = run(lambda env, obs: env.world.attractiveness(env.current_batch))
+    fresh, fresh_first = run(lambda env, obs: -obs["candidates"]["age"])
+    np.testing.assert_array_equal(oracle_first, fresh_first)
+    n = min(len(oracle.news), len(fresh.news))
+    for name in ("pub_time", "topic", "provider", "vector", "quality"):
+        np.testing.assert_array_equal(getattr(oracle.news, name)[:n], getattr(fresh.news, name)[:n])
+    assert oracle.users.hist_len.sum() != fresh.users.hist_len.sum()  # behaviour did differ
+
+
+def test_click_reinforces_the_explaining_channel_by_eta():
+    world = _world(n_users=50, reinforcement_rate=0.2)
+    users = world.users
+    world.news.ensure(0.0)
+    item = 0
+    vector = world.news.vector[item]
+    before = users.interest[7].copy()
+    explain = np.argmax((before @ vector) * users.channel_weight[7])
+    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), vector[None, None])
+    np.testing.assert_allclose(users.interest[7, explain],
+                               before[explain] + 0.2 * (vector - before[explain]), rtol=1e-5)
+    others = [m for m in range(3) if m != explain]
+    np.testing.assert_array_equal(users.interest[7, others], before[others])
+    assert users.hist_item[7, 0] == item and users.hist_len[7] == 1
+
+
+def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
+    world = _world(n_users=50, satiation_strength=1.5, satiation_hours=2.0, seen_penalty=0.0,
+                   reinforcement_rate=0.0)
+    world.news.ensure(0.0)
+    recent = np.flatnonzero(world.news.pub_time <= 0)[::-1]  # newest first
+    topic = world.news.topic[recent]
+    same = recent[topic == topic[0]][:6]
+    other = recent[topic != topic[0]][:3]
+    user, t0 = np.array([3]), 0.0
+    probe = np.concatenate([same[3:], other])[None, :]
+
+    def appeal(t):
+        return world.users.attractiveness(user, np.array([t]), probe, world.news)[0]
+
+    fresh = appeal(t0)
+    clicked = same[:3][None, :]
+    world.users.record_clicks(user, np.array([t0]), clicked, world.news.vector[clicked])
+    after = appeal(t0)
+    assert (after[:3] < fresh[:3]).all()  # three recent clicks on the topic satiate it
+    np.testing.assert_allclose(after[3:], fresh[3:])  # other topics unaffected
+    late = 48 * HOUR  # satiation decays as e^{-t / 2h}: only the freshness term is left
+    def logit(p):
+        return np.log(p / (1 - p))
+
+    np.testing.assert_allclose(logit(appeal(late)) - logit(fresh),
+                               -late / (world.config.freshness_tau_hours * HOUR), atol=1e-6)
+
+
 # --- configuration ------------------------------------------------------------------------
 def test_config_round_trips_dict_and_yaml(tmp_path):
     config = WorldConfig(n_users=123, click_model="cascade", jump_rate_per_day=1.5)
