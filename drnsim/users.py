@@ -141,12 +141,10 @@ class UserPopulation:
             due = self.next_jump[users] <= times[:, None]
 
         dt_days = np.maximum(times[:, None] - restart, 0.0) / DAY  # (B, M)
-        theta = cfg.drift_reversion_per_day
-        decay = np.exp(-theta * dt_days)[..., None].astype(np.float32)
-        noise_std = (self.ou_scale * np.sqrt((1 - decay ** 2) / (2 * theta))).astype(np.float32)
-        centre = self.centroids[self.channel_topic[users]]
-        noise = self.drift_rng.standard_normal(centre.shape, dtype=np.float32)
-        self.interest[users] = centre + (self.interest[users] - centre) * decay + noise_std * noise
+        noise = self.drift_rng.standard_normal((len(users), cfg.n_channels, cfg.latent_dim),
+                                               dtype=np.float32)
+        kernels.ou_step(users, dt_days, self.interest, self.channel_topic, self.centroids,
+                        cfg.drift_reversion_per_day, self.ou_scale, noise)
         self.last_evolved[users] = times
 
     # ------------------------------------------------------------------------------------
