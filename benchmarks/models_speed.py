@@ -1,0 +1,186 @@
+"""Training throughput and scoring latency of every model on CPU, and DIN / DIEN against
+DeepCTR-Torch's DIN and DIEN in the same run.
+
+    .venv/bin/python benchmarks/models_speed.py [--quick] [--threads 2] [--dct-venv PATH]
+
+Training: Adam steps on batches shaped like the logs (256 requests x 10 shown items = 2,560
+samples, random history lengths 1..50); samples/s = scored (user, item) pairs per second.
+Scoring: one request, 100 candidates, a full history of 50, `model.score` on a FeatureBatch
+(eval mode, no gradients, no auxiliary loss). Sizes as in ../shared/peers/bench_dct.py:
+10,000 users, 20,000 items, 20 topics, embedding 16 per field, history 50.
+
+DeepCTR-Torch is installed into a throwaway virtual environment (never the project's): a
+fresh venv that sees this interpreter's packages through a .pth file (so it uses this very
+torch 2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. Its benchmark
+script is ../shared/peers/bench_dct.py, run with the same thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import site
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from drnsim.config import WorldConfig
+from drnsim.features import FeatureBatch, FeatureSpec
+from drnsim.models import MODELS, make_model
+from drnsim.models.training import masked_bce
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DCT = ROOT.parent / "shared" / "peers" / "bench_dct.py"
+N_ITEMS, BATCH_REQUESTS, SHOWN, N_CANDIDATES = 20_000, 256, 10, 100
+
+
+def synthetic_batch(spec: FeatureSpec, b: int, n: int, full_history: bool,
+                    generator: torch.Generator) -> FeatureBatch:
+    """Random requests with ids inside the spec's vocabularies (history lengths 1..L)."""
+    big_l = spec.history_length
+    lengths = (torch.full((b,), big_l) if full_history
+               else torch.randint(1, big_l + 1, (b,), generator=generator))
+    mask = torch.arange(big_l)[None] < lengths[:, None]
+
+    def items(shape):
+        return torch.stack([torch.randint(1, N_ITEMS + 1, shape, generator=generator),
+                            torch.randint(1, spec.n_topics + 1, shape, generator=generator),
+                            torch.randint(1, spec.n_providers + 1, shape, generator=generator)],
+                           -1)
+
+    users = torch.stack([torch.randint(1, v, (b,), generator=generator)
+                         for v in spec.user_vocab], -1)
+    return FeatureBatch(
+        user_fields=users, item_fields=items((b, n)),
+        dense=torch.rand(b, n, spec.dense_dim, generator=generator),
+        history_fields=items((b, big_l)) * mask.unsqueeze(-1), history_mask=mask,
+        candidate_mask=torch.ones(b, n, dtype=torch.bool),
+        state=torch.rand(b, spec.state_dim, generator=generator),
+        action=torch.rand(b, n, spec.action_dim, generator=generator),
+        labels=torch.randint(0, 2, (b, n), generator=generator).float())
+
+
+def train_speed(model, batches: list[FeatureBatch], warmup: int = 2) -> float:
+    """Samples (scored items) per second over Adam steps on `batches`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step(batch):
+        logits, aux = model.forward_with_aux(batch)
+        loss = masked_bce(logits, batch) + aux
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for batch in batches[:warmup]:
+        step(batch)
+    start = time.perf_counter()
+    for batch in batches[warmup:]:
+        step(batch)
+    seconds = time.perf_counter() - start
+    return sum(int(b.candidate_mask.sum()) for b in batches[warmup:]) / seconds
+
+
+def score_latency(model, request: FeatureBatch, calls: int, warmup: int = 5) -> float:
+    """Median milliseconds of `model.score` on one request."""
+    for _ in range(warmup):
+        model.score(request)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        model.score(request)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def deepctr_venv(path: str | None) -> Path:
+    """A throwaway venv with deepctr-torch that reuses this interpreter's torch."""
+    venv = Path(path) if path else Path(tempfile.mkdtemp(prefix="dct_venv_"))
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import deepctr_torch, sklearn, torch; print(torch.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    target = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    Path(target, "_drnsim_parent_site.pth").write_text(site.getsitepackages()[0] + "\n")
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run(pip + ["--no-deps", "deepctr-torch==0.3.0"], check=True)
+    subprocess.run(pip + ["scikit-learn", "requests"], check=True)
+    version = subprocess.run(check, check=True, capture_output=True, text=True).stdout.strip()
+    if not version.startswith("2.13.0"):
+        raise RuntimeError(f"the throwaway venv sees torch {version}, expected 2.13.0")
+    return python
+
+
+def run_deepctr(python: Path, n: int, reps: int, threads: int) -> dict[str, dict]:
+    """Run bench_dct.py; {model: {'train': samples/s, 'predict': ms, 'forward': ms}}."""
+    with tempfile.TemporaryDirectory() as out:
+        source = BENCH_DCT.read_text().replace("torch.set_num_threads(2)",
+                                               f"torch.set_num_threads({threads})")
+        script = Path(out, "bench_dct.py")
+        script.write_text(source)
+        proc = subprocess.run([str(python), str(script), "--models", "din,dien", "--n", str(n),
+                               "--reps", str(reps), "--out", out],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench_dct.py failed:\n{proc.stderr[-3000:]}")
+        results = {}
+        for name in ("din", "dien"):
+            data = json.loads(Path(out, f"results_{name}.json").read_text())
+            results[name] = {"train": data["train_samples_per_s"]["median"],
+                             "predict": data["predict100_median_ms"]["median"],
+                             "forward": data["forward100_median_ms"]["median"]}
+        return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps and calls")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (bench_dct uses 2)")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--dct-venv", default=None, help="reuse/create the throwaway venv here")
+    ap.add_argument("--no-deepctr", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    steps, calls = (6, 20) if args.quick else (20, 50)
+    spec = FeatureSpec.from_config(WorldConfig(n_users=10_000, n_topics=20),
+                                   n_item_buckets=N_ITEMS + 1)
+    gen = torch.Generator().manual_seed(0)
+    batches = [synthetic_batch(spec, BATCH_REQUESTS, SHOWN, False, gen) for _ in range(steps)]
+    request = synthetic_batch(spec, 1, N_CANDIDATES, True, gen)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; training batches: "
+          f"{BATCH_REQUESTS} requests x {SHOWN} items; scoring: 1 request x {N_CANDIDATES} "
+          f"candidates, history {spec.history_length}")
+    rows = {}
+    print(f"{'model':15s} {'train samples/s':>16s} {'score 100 (ms)':>15s}")
+    for name in args.models.split(","):
+        kwargs = {"pretrain": False} if name == "neural_cf" else {}
+        model = make_model(name, spec, **kwargs)
+        rows[name] = (train_speed(model, batches), score_latency(model, request, calls))
+        print(f"{name:15s} {rows[name][0]:16,.0f} {rows[name][1]:15.2f}", flush=True)
+    if args.no_deepctr or not {"din", "dien"} <= set(rows):
+        return
+    python = deepctr_venv(args.dct_venv)
+    n, reps = (20_000, 1) if args.quick else (200_000, 3)
+    theirs = run_deepctr(python, n, reps, args.threads)
+    print(f"\nDeepCTR-Torch 0.3.0 (same run, {args.threads} threads, {n:,} samples x {reps}):")
+    print(f"{'model':6s} {'ours train/s':>13s} {'theirs train/s':>15s} {'ratio':>6s} | "
+          f"{'ours ms':>8s} {'theirs predict ms':>18s} {'ratio':>6s} {'theirs fwd ms':>14s} "
+          f"{'ratio':>6s}")
+    for name in ("din", "dien"):
+        ours_train, ours_ms = rows[name]
+        t = theirs[name]
+        print(f"{name:6s} {ours_train:13,.0f} {t['train']:15,.0f} {ours_train / t['train']:5.2f}x"
+              f" | {ours_ms:8.2f} {t['predict']:18.2f} {t['predict'] / ours_ms:5.2f}x "
+              f"{t['forward']:14.2f} {t['forward'] / ours_ms:5.2f}x")
+    print("targets: training >= 1.5x, scoring 100 candidates >= 3x faster (predict ratio)")
+
+
+if __name__ == "__main__":
+    main()

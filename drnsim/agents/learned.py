@@ -1,0 +1,134 @@
+"""Model-based agents: ``static:<model>`` (trained once on logs, then frozen) and
+``online:<model>`` (the same, then retrained on its own fresh feedback on a schedule).
+
+Both score candidates with a `drnsim.models` ranking model (click logits, higher shown first).
+The online agent keeps the impressions it served as `FeatureBatch` rows (N = the K shown
+items, labels = clicks, the schema `drnsim.features.batch_from_logs` gives logs) and every
+``period_hours`` of simulated time fine-tunes the model on a sliding window of the last
+``window_hours`` of impressions, the warm-start logs included while they are recent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from drnsim.agents.base import BaseAgent, Every, Obs
+from drnsim.config import HOUR
+from drnsim.features import FeatureBatch, FeatureSpec, batch_from_logs, build_batch
+from drnsim.models import make_model
+
+
+class StaticModelAgent(BaseAgent):
+    """``static:<model>``: `warm_start(logs)` fits the model once (`RankingModel.fit` with
+    ``fit_kwargs``), then it only scores. Without logs it scores with its initial weights."""
+
+    def __init__(self, model: str, seed: int = 0, name: str | None = None,
+                 fit_kwargs: dict[str, Any] | None = None, device: str = "cpu",
+                 **model_kwargs: Any):
+        super().__init__(seed, name or f"{self.mode}:{model}")
+        self.model_name, self.model_kwargs = model, model_kwargs
+        self.fit_kwargs = {"seed": seed, "device": device, **(fit_kwargs or {})}
+        self.device = device
+        self.model = None
+
+    mode = "static"
+
+    def bind(self, env: Any) -> None:
+        super().bind(env)
+        self.spec = FeatureSpec.from_config(self.config)
+        torch.manual_seed(self.seed)
+        self.model = make_model(self.model_name, self.spec, **self.model_kwargs).to(self.device)
+
+    def warm_start(self, logs: pd.DataFrame) -> None:
+        self.model.fit(logs, **self.fit_kwargs)
+
+    def _features(self, obs: Obs) -> FeatureBatch:
+        """The FeatureBatch of an observation, built once (act, then observe)."""
+        if getattr(self, "_features_of", None) is not obs:
+            self._features_of = obs
+            self._batch = build_batch(obs, self.spec, device=self.device)
+        return self._batch
+
+    def act(self, obs: Obs) -> np.ndarray:
+        return self.model.score(self._features(obs))
+
+
+class OnlineModelAgent(StaticModelAgent):
+    """``online:<model>``: warm-started like the static agent, then every ``period_hours``
+    refitted (``update_kwargs``, by default one epoch continuing from the current weights) on
+    the impressions of the last ``window_hours``."""
+
+    mode = "online"
+
+    def __init__(self, model: str, period_hours: float = 2.0, window_hours: float = 6.0,
+                 update_kwargs: dict[str, Any] | None = None, seed: int = 0,
+                 name: str | None = None, **kwargs: Any):
+        super().__init__(model, seed=seed, name=name, **kwargs)
+        self.period_hours, self.window_hours = period_hours, window_hours
+        self.update_kwargs = {**self.fit_kwargs, "epochs": 1, **(update_kwargs or {})}
+        self.buffer: list[tuple[np.ndarray, FeatureBatch]] = []  # (visit times, batch)
+
+    def bind(self, env: Any) -> None:
+        super().bind(env)
+        self.buffer = []
+        self.schedule = Every(self.period_hours * HOUR, start=env.unwrapped.world.clock)
+
+    def warm_start(self, logs: pd.DataFrame) -> None:
+        super().warm_start(logs)
+        times = logs.sort_values(["time", "visit_id"], kind="stable").drop_duplicates(
+            "visit_id")["time"].to_numpy(np.float64)
+        self.buffer.append((times, batch_from_logs(logs, self.spec)))
+
+    def observe(self, obs: Obs, action: np.ndarray, reward: np.ndarray,
+                info: dict[str, np.ndarray]) -> None:
+        self.buffer.append((np.asarray(info["sim_time"], dtype=np.float64),
+                            shown_items(self._features(obs), info["shown"], info["clicks"])))
+
+    def update(self, sim_time: float) -> None:
+        if not self.schedule.due(sim_time):
+            return
+        cutoff = sim_time - self.window_hours * HOUR
+        kept = []
+        for times, batch in self.buffer:
+            recent = times >= cutoff
+            if recent.all():
+                kept.append((times, batch))
+            elif recent.any():
+                rows = torch.as_tensor(np.flatnonzero(recent))
+                kept.append((times[recent], batch.index(rows)))
+        self.buffer = kept
+        if kept:
+            self.model.fit(concat_batches([batch for _, batch in kept]), **self.update_kwargs)
+
+
+def shown_items(batch: FeatureBatch, shown: np.ndarray, clicks: np.ndarray) -> FeatureBatch:
+    """The impressions of served visits: the candidate-axis tensors of ``batch`` gathered at
+    the shown candidate indices (B, K), empty slots masked, labels = clicks."""
+    cols = torch.as_tensor(np.maximum(shown, 0), device=batch.item_fields.device)
+
+    def gather(t: torch.Tensor) -> torch.Tensor:
+        index = cols.reshape(cols.shape + (1,) * (t.dim() - 2)).expand(
+            cols.shape + t.shape[2:])
+        return torch.gather(t, 1, index)
+
+    return replace(batch, item_fields=gather(batch.item_fields), dense=gather(batch.dense),
+                   action=gather(batch.action),
+                   candidate_mask=torch.as_tensor(shown >= 0, device=cols.device),
+                   labels=torch.as_tensor(clicks, dtype=torch.float32, device=cols.device))
+
+
+def concat_batches(batches: list[FeatureBatch]) -> FeatureBatch:
+    """Stack the requests of several batches with the same N."""
+    return FeatureBatch(**{f.name: (None if getattr(batches[0], f.name) is None else
+                                    torch.cat([getattr(b, f.name) for b in batches]))
+                           for f in fields(FeatureBatch)})
+
+
+LEARNED = {"static": StaticModelAgent, "online": OnlineModelAgent}
+
+__all__ = ["LEARNED", "OnlineModelAgent", "StaticModelAgent", "concat_batches", "shown_items"]

@@ -1,0 +1,304 @@
+"""The push -> feedback -> update loop (DESIGN.md section 5).
+
+    frame = run_episode(env, agent, days=1.0, seed=0)      # one agent, one world
+    frame = compare(["oracle", "linucb", "random"], seeds=(0, 1, 2), days=3.0)
+    table = summarize(frame, baseline="random")            # mean, 95% CI, paired lift
+
+Each step the agent scores the candidates of the visits about to be served (`act`), the env
+shows the top K and returns the clicks (push -> feedback), the agent sees them (`observe`)
+and runs its own schedule (`update`). Frames are tidy: columns agent, seed, time (simulated
+hours at the end of each bucket), metric, value; `drnsim.metrics.bucket_metrics` lists the
+metrics and their formulas.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from drnsim.agents import make_agent
+from drnsim.agents.base import agent_name, unwrap_env
+from drnsim.config import DAY, HOUR, WorldConfig
+from drnsim.envs import NewsFeedVectorEnv, action_from_scores
+from drnsim.metrics import (
+    ActivenessTracker,
+    bucket_metrics,
+    episode_values,
+    intra_list_similarity,
+    mean_ci,
+    ndcg_at_k,
+    precision_at_k,
+    regret,
+)
+
+COLUMNS = ["agent", "seed", "time", "metric", "value"]
+
+
+# ---------------------------------------------------------------------------------------
+def run_episode(env: Any, agent: Any, days: float | None = None, seed: int | None = None,
+                progress: bool = True, bucket_hours: float = 1.0, with_regret: bool = True,
+                name: str | None = None, logs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Reset ``env`` with ``seed`` and run ``agent`` for ``days`` simulated days (default:
+    the env's horizon, ``episode_days``) with the single or the vector env; returns the tidy
+    frame (agent, seed, time, metric, value). ``with_regret`` also computes the regret
+    against the oracle (one extra attractiveness evaluation per step); ``logs`` go to the
+    agent's ``warm_start`` after ``bind``."""
+    obs, _ = env.reset(seed=seed)
+    return drive(env, agent, obs, days=days, progress=progress, bucket_hours=bucket_hours,
+                 with_regret=with_regret, name=name, logs=logs)
+
+
+def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: bool = True,
+          bucket_hours: float = 1.0, with_regret: bool = True, name: str | None = None,
+          logs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Run ``agent`` from the env's current state (``obs`` = the last observation) for
+    ``days``; times in the frame count from this start. `run_episode` resets first;
+    `compare` continues after its pre-period."""
+    base = unwrap_env(env)
+    world, cfg = base.world, base.config
+    name = name or agent_name(agent)
+    start = float(base.current_batch.times.min())
+    tracker = ActivenessTracker(cfg.n_users)
+    records: list[pd.DataFrame] = []
+    snapshots: list[dict[str, float]] = []
+    bucket_seconds = bucket_hours * HOUR
+    bucket = 0
+
+    def record(batched: dict, info: dict, true_a: np.ndarray | None) -> None:
+        nonlocal bucket
+        records.append(_visit_records(info, batched, true_a, world, start))
+        tracker.visit(info["user_id"], info["sim_time"])
+        reached = int((info["sim_time"].max() - start) // bucket_seconds)
+        for done in range(bucket, reached):  # snapshot the buckets that just ended
+            snapshots.append(_snapshot(done, tracker, world, start + (done + 1) * bucket_seconds))
+        bucket = max(bucket, reached)
+
+    play(env, agent, obs, days=days, progress=progress, name=name, on_step=record,
+         with_regret=with_regret, logs=logs)
+    if not records:
+        return pd.DataFrame(columns=COLUMNS)
+    snapshots.append(_snapshot(bucket, tracker, world, world.clock))
+    visits = pd.concat(records, ignore_index=True)
+    if days is not None:  # the last batch may straddle the end: keep the visits before it
+        visits = visits[visits["time"] < days * DAY]
+    snapshots = pd.DataFrame(snapshots)
+    frame = bucket_metrics(visits, snapshots[snapshots["bucket"] <= visits["time"].max()
+                                             // bucket_seconds], bucket_hours, cfg.n_users,
+                           cfg.slate_size)
+    frame.insert(0, "seed", world.seed)
+    frame.insert(0, "agent", name)
+    return frame[COLUMNS]
+
+
+def play(env: Any, agent: Any, obs: dict, days: float | None = None, progress: bool = False,
+         name: str | None = None, on_step: Callable[[dict, dict, Any], None] | None = None,
+         with_regret: bool = False, logs: pd.DataFrame | None = None) -> dict:
+    """The bare loop: `bind`, `warm_start(logs)` when ``logs`` are given and the agent has
+    one, then act -> step -> observe -> update until ``days`` have
+    passed from the current visit (default: the env's horizon) or the env ends; calls
+    ``on_step(batched_obs, batched_info, true_attractiveness or None)`` after each step and
+    returns the last observation (to continue from)."""
+    base = unwrap_env(env)
+    vector = hasattr(env, "num_envs")
+    name = name or agent_name(agent)
+    if hasattr(agent, "bind"):
+        agent.bind(env)
+    if logs is not None and hasattr(agent, "warm_start"):
+        agent.warm_start(logs)
+    start = float(base.current_batch.times.min())
+    end = start + (base.config.episode_days if days is None else days) * DAY
+    bar = tqdm(total=round((end - start) / HOUR, 2), unit="h", desc=name, disable=not progress,
+               leave=False)
+    while base.current_batch.times.min() < end:
+        batch = base.current_batch
+        batched = obs if vector else _add_batch_axis(obs)
+        scores = _checked_scores(agent, name, batched, batch.mask.shape)
+        action = action_from_scores(scores).astype(np.float32)
+        true_a = base.world.attractiveness(batch) if with_regret else None
+        obs, reward, terminated, truncated, info = env.step(action if vector else action[0])
+        if not vector:
+            info, reward = _add_batch_axis(info), np.atleast_1d(reward)
+        agent.observe(batched, action, np.asarray(reward, dtype=np.float64), info)
+        now = float(info["sim_time"].max())
+        agent.update(now)
+        if on_step is not None:
+            on_step(batched, info, true_a)
+        bar.update(round((min(now, end) - start) / HOUR - bar.n, 2))
+        if np.any(terminated) or np.any(truncated):
+            break
+    bar.close()
+    return obs
+
+
+def _checked_scores(agent: Any, name: str, obs: dict, shape: tuple[int, int]) -> np.ndarray:
+    """The agent's scores as (B, N) float64; ValueError naming the agent otherwise."""
+    scores = np.asarray(agent.act(obs), dtype=np.float64)
+    if shape[0] == 1 and scores.shape == shape[1:]:
+        scores = scores[None, :]
+    if scores.shape != shape:
+        raise ValueError(f"agent {name!r} returned scores of shape {scores.shape}; expected "
+                         f"{shape} (one score per candidate for each of the B visits)")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"agent {name!r} returned non-finite scores (NaN or inf); scores "
+                         "must be finite floats, higher shown first")
+    return scores
+
+
+def _add_batch_axis(tree: Any) -> Any:
+    """A single-visit observation or info as a batch of one."""
+    if isinstance(tree, Mapping):
+        return {key: _add_batch_axis(value) for key, value in tree.items()}
+    return np.asarray(tree)[None, ...]
+
+
+def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
+                   start: float) -> pd.DataFrame:
+    """One row per visit of the step, the inputs of `drnsim.metrics.bucket_metrics`."""
+    shown, clicks = info["shown"], info["clicks"].astype(bool)
+    items = np.where(shown >= 0,
+                     np.take_along_axis(obs["candidates"]["item_id"], np.maximum(shown, 0), 1),
+                     0)
+    record = {
+        "time": info["sim_time"] - start,
+        "clicks": clicks.sum(axis=1),
+        "impressions": (shown >= 0).sum(axis=1),
+        "p5": precision_at_k(clicks, shown, 5),
+        "ndcg": ndcg_at_k(clicks.astype(np.float64)),
+        "ils": intra_list_similarity(world.news.vector[items], clicks),
+        "gap": info["gap"],
+    }
+    if true_a is not None:
+        record["regret"] = regret(true_a, shown, world.position_bias, world.config.click_model)
+    return pd.DataFrame(record)
+
+
+def _snapshot(bucket: int, tracker: ActivenessTracker, world: Any, at: float) -> dict:
+    return {"bucket": bucket, "activeness": tracker.mean(at),
+            "churn": float(world.users.churned.mean())}
+
+
+# ---------------------------------------------------------------------------------------
+def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.0,
+            world: WorldConfig | Mapping[str, Any] | None = None, batch_size: int = 256,
+            backend: str = "local", address: str | None = None, log_days: float = 1.0,
+            logging_policy: str = "popular", log_epsilon: float = 0.1,
+            bucket_hours: float = 1.0, with_regret: bool = True,
+            progress: bool = True) -> pd.DataFrame:
+    """Run every agent on identical worlds and stack their frames.
+
+    Per seed, the world (``world``: a WorldConfig, a dict or None for the default) first runs
+    a pre-period of ``log_days`` served by ``logging_policy``; that period's logs
+    (`drnsim.logs.collect_logs`, with ``log_epsilon`` random exploration and propensities)
+    go to every agent's optional ``warm_start(logs)``, then each agent serves the same world
+    from the end of the pre-period for ``days`` (same users, same news, common random
+    numbers; frame times count from the end of the pre-period). Agents are names for
+    `make_agent` (built afresh per seed) or objects (deep-copied per seed). ``backend="ray"``
+    runs the (agent, seed) pairs as Ray tasks, on a local Ray or the cluster at ``address``."""
+    specs = list(agents)
+    names = [spec if isinstance(spec, str) else agent_name(spec) for spec in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"agent names must be unique within a comparison, repeated: {repeated}"
+                         " (give the objects distinct `name` attributes)")
+    seeds = [int(s) for s in seeds]
+    cfg = WorldConfig.coerce(world).replace(episode_days=log_days + days)
+    settings = dict(days=days, batch_size=batch_size, log_days=log_days,
+                    logging_policy=logging_policy, bucket_hours=bucket_hours,
+                    with_regret=with_regret)
+    wants_logs = log_days > 0 and any(hasattr(_instance(spec), "warm_start") for spec in specs)
+
+    def logs_for(seed: int) -> pd.DataFrame | None:
+        if not wants_logs:
+            return None
+        from drnsim.logs import collect_logs
+
+        return collect_logs(cfg, make_agent(logging_policy), days=log_days, seed=seed,
+                            batch_size=batch_size, epsilon=log_epsilon)
+
+    jobs = [(spec, seed) for seed in seeds for spec in specs]
+    if backend == "local":
+        frames = []
+        with tqdm(total=len(jobs), desc="compare", unit="run", disable=not progress) as bar:
+            for seed in seeds:
+                logs = logs_for(seed)
+                for spec in specs:
+                    bar.set_postfix(agent=agent_name(spec) if not isinstance(spec, str)
+                                    else spec, seed=seed)
+                    frames.append(run_one(spec, seed, cfg, logs, progress=progress, **settings))
+                    bar.update()
+    elif backend == "ray":
+        frames = _compare_ray(jobs, seeds, logs_for, cfg, address, settings)
+    else:
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _instance(spec: Any) -> Any:
+    return make_agent(spec) if isinstance(spec, str) else spec
+
+
+def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None, days: float,
+            batch_size: int, log_days: float, logging_policy: str, bucket_hours: float,
+            with_regret: bool, progress: bool = False) -> pd.DataFrame:
+    """One (agent, seed) run of `compare`: pre-period with the logging policy, warm start,
+    then the agent for ``days``."""
+    agent = make_agent(spec) if isinstance(spec, str) else copy.deepcopy(spec)
+    env = NewsFeedVectorEnv(num_envs=min(batch_size, config.n_users), config=config)
+    obs, _ = env.reset(seed=seed)
+    if log_days > 0:
+        obs = play(env, make_agent(logging_policy), obs, days=log_days)
+    frame = drive(env, agent, obs, days=days, progress=progress, bucket_hours=bucket_hours,
+                  with_regret=with_regret, name=spec if isinstance(spec, str) else None,
+                  logs=logs)
+    env.close()
+    return frame
+
+
+def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
+                 logs_for: Callable[[int], pd.DataFrame | None], config: WorldConfig,
+                 address: str | None, settings: dict[str, Any]) -> list[pd.DataFrame]:
+    """Fan the runs out as Ray tasks (the logs of a seed are put in the object store once)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError("backend='ray' needs Ray: pip install 'drnsim[ray]'") from exc
+    if not ray.is_initialized():
+        ray.init(address=address)
+    task = ray.remote(run_one)
+    log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}
+    return ray.get([task.remote(spec, seed, config, log_refs[seed], **settings)
+                    for spec, seed in jobs])
+
+
+# ---------------------------------------------------------------------------------------
+def summarize(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """Agent x metric table of the episode values (`drnsim.metrics.episode_values`): mean
+    and 95% interval across seeds (mean +- t sd / sqrt(n)); with ``baseline``, also the
+    paired lift per seed, value(agent, seed) - value(baseline, seed) (same worlds), its mean
+    and 95% interval."""
+    values = episode_values(frame)
+    rows = []
+    for (agent, metric), group in values.groupby(["agent", "metric"], sort=False):
+        mean, low, high = mean_ci(group["value"])
+        rows.append({"agent": agent, "metric": metric, "mean": mean, "low": low, "high": high,
+                     "n_seeds": int(group["value"].notna().sum())})
+    table = pd.DataFrame(rows).set_index(["agent", "metric"])
+    if baseline is None:
+        return table
+    wide = values.pivot_table(index=["metric", "seed"], columns="agent", values="value",
+                              dropna=False)
+    if baseline not in wide.columns:
+        raise ValueError(f"baseline {baseline!r} is not among the agents "
+                         f"{sorted(values['agent'].unique())}")
+    diffs = wide.sub(wide[baseline], axis=0)
+    lifts = []
+    for (agent, metric) in table.index:
+        mean, low, high = mean_ci(diffs.loc[metric, agent])
+        lifts.append((mean, low, high))
+    table[["lift", "lift_low", "lift_high"]] = lifts
+    return table

@@ -1,0 +1,169 @@
+"""The trainer shared by every model: logged impressions -> binary cross-entropy on clicks
+(+ the model's auxiliary loss), Adam, early stopping on a held-out split of the latest visits,
+seeded. A non-finite loss stops training with the step and batch that produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from drnsim.features import FeatureBatch, batch_from_logs, iterate_batches
+
+if TYPE_CHECKING:
+    from drnsim.models.base import RankingModel
+
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch losses; the model keeps the parameters of `best_epoch`."""
+
+    train_loss: list[float] = field(default_factory=list)
+    valid_loss: list[float] = field(default_factory=list)
+    valid_auc: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    steps: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        n = len(self.train_loss)
+        return pd.DataFrame({"epoch": range(n), "train_loss": self.train_loss,
+                             "valid_loss": self.valid_loss + [np.nan] * (n - len(self.valid_loss)),
+                             "valid_auc": self.valid_auc + [np.nan] * (n - len(self.valid_auc))})
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available; use 'cpu' or 'auto'")
+    return device
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney U with average ranks for ties); NaN with a single class."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def masked_bce(logits: torch.Tensor, batch: FeatureBatch) -> torch.Tensor:
+    """Mean binary cross-entropy over the valid items of the batch."""
+    mask = batch.candidate_mask
+    return F.binary_cross_entropy_with_logits(logits[mask], batch.labels[mask])
+
+
+@torch.no_grad()
+def predict_logits(model: RankingModel, data: FeatureBatch, batch_size: int = 512) -> torch.Tensor:
+    """Logits (V, N) of every request of `data`, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = model.device
+    out = [model(b).float().cpu() for b in iterate_batches(data, batch_size, device=device)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: RankingModel, data: FeatureBatch, batch_size: int = 512) -> dict[str, float]:
+    """Held-out log loss and AUC over the valid items of `data`."""
+    logits = predict_logits(model, data, batch_size)
+    mask = data.candidate_mask
+    labels = data.labels[mask]
+    loss = F.binary_cross_entropy_with_logits(logits[mask], labels).item()
+    return {"loss": loss, "auc": auc(labels.numpy(), logits[mask].numpy())}
+
+
+def split_by_time(full: FeatureBatch, valid_fraction: float) -> tuple[FeatureBatch,
+                                                                      FeatureBatch | None]:
+    """The earliest visits for training, the latest `valid_fraction` for validation."""
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
+    n = len(full)
+    n_valid = int(round(n * valid_fraction))
+    if valid_fraction > 0 and n_valid == 0 and n > 1:
+        n_valid = 1
+    if n_valid == 0:
+        return full, None
+    return full.index(slice(0, n - n_valid)), full.index(slice(n - n_valid, n))
+
+
+def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: float = 0.1,
+        epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, patience: int = 2,
+        seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
+        weight_decay: float = 0.0) -> TrainingHistory:
+    """Train `model` on logged impressions (a logs DataFrame or a FeatureBatch of visits in
+    time order). Adam on BCE + auxiliary loss; after each epoch the held-out loss decides
+    early stopping (`patience` epochs without improvement) and the best parameters are kept."""
+    dev = resolve_device(device)
+    full = logs if isinstance(logs, FeatureBatch) else batch_from_logs(logs, model.spec)
+    if full.labels is None:
+        raise ValueError("training data has no labels (clicks)")
+    full.validate(model.spec)
+    train, valid = split_by_time(full, valid_fraction)
+    model.to(dev)
+    torch.manual_seed(seed)
+    model.prepare(train, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                  seed=seed, device=dev, weight_decay=weight_decay)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = TrainingHistory()
+    best, best_state, bad = float("inf"), None, 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs * -(-len(train) // batch_size), desc=type(model).__name__)
+    for epoch in range(epochs):
+        model.train()
+        total, count = 0.0, 0
+        for i, batch in enumerate(iterate_batches(train, batch_size, True, seed + epoch, dev)):
+            logits, aux = model.forward_with_aux(batch)
+            loss = masked_bce(logits, batch) + aux
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"training loss is {loss.item()} at step {history.steps} (epoch {epoch}, "
+                    f"batch {i}, requests {i * batch_size}..{i * batch_size + len(batch) - 1} "
+                    f"of the shuffled epoch); lower lr or check the logged features")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.steps += 1
+            total += loss.item() * len(batch)
+            count += len(batch)
+            if bar is not None:
+                bar.update(1)
+        history.train_loss.append(total / max(count, 1))
+        if valid is not None:
+            scores = evaluate(model, valid)
+            history.valid_loss.append(scores["loss"])
+            history.valid_auc.append(scores["auc"])
+            current = scores["loss"]
+        else:
+            current = history.train_loss[-1]
+        if current < best:
+            best, bad, history.best_epoch = current, 0, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if bar is not None:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

@@ -1,0 +1,150 @@
+"""Agents: registry, protocol, reference agents, bandits, explorers, static/online models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from drnsim.agents import (
+    Agent,
+    EpsilonGreedy,
+    PopularAgent,
+    RandomAgent,
+    UCBExplorer,
+    known_agents,
+    make_agent,
+)
+from drnsim.agents.base import Every
+from drnsim.envs import NewsFeedVectorEnv, rank_slates
+from drnsim.logs import collect_logs
+from drnsim.loop import play
+
+torch.set_num_threads(1)
+SMALL = dict(n_users=500, n_candidates=30, slate_size=5, news_per_hour=60.0, episode_days=0.5)
+
+
+@pytest.fixture
+def env():
+    env = NewsFeedVectorEnv(num_envs=32, **SMALL)
+    env.reset(seed=3)
+    return env
+
+
+def _obs(env):
+    return env.unwrapped._runner.obs
+
+
+def test_unknown_name_lists_the_known_agents():
+    with pytest.raises(ValueError, match="unknown agent 'bogus'") as err:
+        make_agent("bogus")
+    for name in ("random", "popular", "oracle", "linucb", "hlinucb", "static:din",
+                 "online:autorec", "egreedy:<agent>", "ucb:<agent>"):
+        assert name in str(err.value)
+    assert "online:drn" in known_agents()
+    with pytest.raises(ValueError, match="unknown agent 'static:nope'"):
+        make_agent("static:nope")
+    with pytest.raises(ValueError, match="cannot import agent class"):
+        make_agent("drnsim.agents.simple:Missing")
+
+
+def test_make_agent_wrappers_route_keywords_and_import_paths():
+    agent = make_agent("egreedy:popular", epsilon=0.3, window_weights=(0, 1, 0, 0))
+    assert isinstance(agent, EpsilonGreedy) and agent.epsilon == 0.3
+    assert isinstance(agent.base, PopularAgent) and agent.name == "egreedy:popular"
+    np.testing.assert_array_equal(agent.base.window_weights, [0, 1, 0, 0])
+    nested = make_agent("ucb:egreedy:random", c=2.0)
+    assert isinstance(nested, UCBExplorer) and isinstance(nested.base.base, RandomAgent)
+    assert isinstance(make_agent("drnsim.agents.simple:RandomAgent", seed=4), RandomAgent)
+    assert isinstance(make_agent("random"), Agent)  # the runtime-checkable protocol
+
+
+def test_every_fires_once_per_period_and_skips_quiet_gaps():
+    every = Every(10.0)
+    assert [every.due(t) for t in (5, 10, 12, 20, 55, 58, 60)] == [
+        False, True, False, True, True, False, True]
+
+
+def test_oracle_scores_the_true_attractiveness_and_needs_bind(env):
+    oracle = make_agent("oracle")
+    with pytest.raises(RuntimeError, match="bind"):
+        oracle.act(_obs(env))
+    oracle.bind(env)
+    truth = env.world.attractiveness(env.current_batch)
+    np.testing.assert_array_equal(oracle.act(_obs(env)), truth)
+
+
+def test_popular_ranks_recent_clicks_first(env):
+    obs = _obs(env)
+    pop = obs["candidates"]["popularity"]
+    pop[0, :, :] = 0.0
+    pop[0, 7, 0] = 5.0
+    scores = PopularAgent().act(obs)
+    assert scores.shape == obs["candidates"]["mask"].shape and scores[0].argmax() == 7
+
+
+def test_egreedy_zero_keeps_the_slate_and_one_explores_live_items(env):
+    obs = _obs(env)
+    mask = obs["candidates"]["mask"]
+    base = make_agent("popular")
+    greedy = EpsilonGreedy(make_agent("popular"), epsilon=0.0)
+    greedy.bind(env)
+    k = SMALL["slate_size"]
+    np.testing.assert_array_equal(rank_slates(greedy.act(obs), mask, k),
+                                  rank_slates(base.act(obs), mask, k))
+    explore = EpsilonGreedy(make_agent("popular"), epsilon=1.0)
+    explore.bind(env)
+    slates = rank_slates(explore.act(obs), mask, k)
+    assert (slates >= 0).all() and np.take_along_axis(mask, slates, 1).all()
+    assert not np.array_equal(slates, rank_slates(base.act(obs), mask, k))
+    assert all(len(set(row)) == k for row in slates)  # swaps never duplicate an item
+
+
+def test_ucb_bonus_prefers_items_not_shown_yet(env):
+    obs = _obs(env)
+    ucb = UCBExplorer(make_agent("popular"), c=10.0)
+    ucb.bind(env)
+    first = rank_slates(ucb.act(obs), obs["candidates"]["mask"], 5)
+    info = {"shown": first, "clicks": np.zeros_like(first, dtype=bool)}
+    ucb.observe(obs, None, np.zeros(len(first)), info)
+    again = rank_slates(ucb.act(obs), obs["candidates"]["mask"], 5)
+    assert not np.isin(again[0], first[0]).any()
+
+
+@pytest.mark.parametrize("name", ["linucb", "hlinucb"])
+def test_bandits_learn_from_clicks(env, name):
+    agent = make_agent(name)
+    play(env, agent, _obs(env), days=0.1)
+    if name == "linucb":
+        assert np.abs(agent.theta).sum() > 0
+    else:
+        assert np.abs(agent.b).sum() > 0 and np.abs(agent.v).sum() > 0
+    scores = agent.act(_obs(env))
+    assert scores.shape == (32, SMALL["n_candidates"]) and np.isfinite(scores).all()
+
+
+def test_static_model_is_frozen_after_warm_start_and_online_retrains(env):
+    logs = collect_logs(SMALL, PopularAgent(), days=0.1, seed=1, batch_size=32)
+    kwargs = {"fit_kwargs": {"epochs": 1}}
+
+    def warm(name, **kw):
+        agent = make_agent(name, **kwargs, **kw)
+        agent.bind(env)
+        agent.warm_start(logs)
+        return [p.detach().clone() for p in agent.model.parameters()]
+
+    static = make_agent("static:lr", **kwargs)
+    play(env, static, _obs(env), days=0.1, logs=logs)
+    frozen = zip(warm("static:lr"), static.model.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in frozen)
+
+    online_kw = {"period_hours": 0.5, "window_hours": 1.0}
+    online = make_agent("online:lr", **kwargs, **online_kw)
+    obs = play(env, online, _obs(env), days=0.1, logs=logs)
+    moved = zip(warm("online:lr", **online_kw), online.model.parameters(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in moved)
+    assert online.buffer and all(len(t) == len(b) for t, b in online.buffer)
+    oldest = min(t.min() for t, _ in online.buffer)
+    assert oldest >= env.world.clock - 2.5 * 3600  # the window slid (1 h + one period)
+    scores = online.act(obs)
+    assert scores.shape == (32, SMALL["n_candidates"]) and np.isfinite(scores).all()
