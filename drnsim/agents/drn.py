@@ -13,7 +13,9 @@ The algorithm, top to bottom (paper sections in brackets):
    which it completes. Reward of a shown item: r = click + beta * activeness, beta = 0.05,
    where activeness is the user's survival estimate S right after that return
    (`drnsim.metrics.ActivenessTracker`: S_0 = 0.5, S <- S exp(-lambda0 dt), and on a return
-   S <- min(1, S exp(-lambda0 dt) + S_a), lambda0 = 1.2e-5 / s, S_a = 0.32).
+   S <- min(1, S exp(-lambda0 dt) + S_a), lambda0 = 1.2e-5 / s, S_a = 0.32). Transitions
+   of users who never come back, or come back after their visit left the memory, are
+   dropped (never sampled): the agent is not told when the episode ends.
 4. Major update every T_major = 60 simulated minutes [4.3]: mini-batches from the replay
    memory, Double-DQN regression of Q(s, a) on
    y = r + gamma * Q'(s', argmax_{a'} Q(s', a')), gamma = 0.4: the online network picks a',
@@ -28,9 +30,10 @@ The algorithm, top to bottom (paper sections in brackets):
    (s' = the user's next logged visit, whose candidates are its logged shown items) and
    takes major-update steps on them.
 
-Variants (sec. 5, table 5) are flags, registered as agent names by `make_drn`: ``drn`` (DDQN +
-U + DBGD), ``drn:dn`` (no future reward, click reward only), ``drn:ddqn``, ``drn:ddqn+u``
+The paper's variants are flags, registered as agent names by `make_drn`: ``drn`` (DDQN + U +
+DBGD), ``drn:dn`` (no future reward, click reward only), ``drn:ddqn``, ``drn:ddqn+u``
 (+ activeness), ``drn:ddqn+u+eg`` (epsilon-greedy instead of DBGD), ``drn:ddqn+u+ucb``.
+Without DBGD there is no minor update: the agent pushes greedily and makes major updates.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ class DRNAgent(StaticModelAgent):
             raise ValueError(f"dbgd_rule must be 'delta' or 'paper', got {dbgd_rule!r}")
         super().__init__("drn", seed=seed, name=name or "drn",
                          device=str(resolve_device(device)), **model_kwargs)
-        self.future, self.use_activeness, self.dbgd = future, activeness, dbgd
+        self.dbgd = dbgd
         self.gamma = gamma if future else 0.0
         self.beta = beta if activeness else 0.0
         self.alpha, self.eta, self.dbgd_rule = alpha, eta, dbgd_rule
@@ -234,23 +237,24 @@ class DRNAgent(StaticModelAgent):
                  times: np.ndarray) -> None:
         """Store visits of distinct users; the activeness S right after each (re)visit is the
         activeness reward of that user's previous transition, which this visit completes."""
-        s_after = self.activeness.visit(np.asarray(users), np.asarray(times, dtype=np.float64))
-        self.replay.add(users, s_after, state=state.cpu().numpy(),
+        users, times = np.asarray(users, dtype=np.int64), np.asarray(times, dtype=np.float64)
+        s_after = self.activeness.visit(users, times)
+        self.replay.add(users, s_after, user=users, time=times, state=state.cpu().numpy(),
                         action=action.cpu().numpy().astype(np.float16),
                         mask=mask.cpu().numpy(), shown=np.asarray(shown, dtype=np.int64),
                         clicks=np.asarray(clicks, dtype=np.float32))
 
     # -- updates -------------------------------------------------------------------------
     def update(self, sim_time: float) -> None:
-        """Minor update (DBGD) every T_minor, major update (Double DQN) every T_major; a new
-        duel starts after either."""
+        """Minor update (DBGD) every T_minor, major update (Double DQN) every T_major; with
+        DBGD a new duel (dW, W~) starts after either."""
         minor = self.dbgd and self.minor.due(sim_time)
         major = self.major.due(sim_time)
         if minor:
             self.minor_update()
         if major:
             self.major_update(self.major_steps)
-        if minor or major:
+        if self.dbgd and (minor or major):
             self.new_duel()
 
     def minor_update(self) -> bool:

@@ -1,0 +1,229 @@
+"""DRN (Zheng et al. 2018): dueling Q, Double-DQN target, activeness reward, DBGD, variants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from drnsim.agents import EpsilonGreedy, UCBExplorer, known_agents, make_agent
+from drnsim.agents.drn import (
+    DRN_VARIANTS,
+    DRNAgent,
+    QInput,
+    credit,
+    dbgd_step,
+    double_dqn_target,
+    interleave,
+    perturbation,
+)
+from drnsim.envs import NewsFeedVectorEnv
+from drnsim.features import FeatureSpec, build_batch
+from drnsim.logs import collect_logs
+from drnsim.loop import run_episode
+from drnsim.metrics import ACTIVENESS_DECAY, ACTIVENESS_JUMP, ActivenessTracker
+from drnsim.models import make_model
+
+torch.set_num_threads(1)
+TINY = dict(n_users=300, n_candidates=20, slate_size=5, news_per_hour=40.0, episode_days=0.2)
+
+
+@pytest.fixture
+def env():
+    env = NewsFeedVectorEnv(num_envs=32, **TINY)
+    env.reset(seed=5)
+    return env
+
+
+def bound_agent(env, **kwargs) -> DRNAgent:
+    agent = DRNAgent(seed=1, **kwargs)
+    agent.bind(env)
+    return agent
+
+
+def test_dueling_aggregation_subtracts_the_mean_advantage_over_valid_candidates(env):
+    spec = FeatureSpec.from_config(env.unwrapped.config)
+    batch = build_batch(env.unwrapped._runner.obs, spec)
+    batch.candidate_mask[:, -3:] = False  # a few padded candidates
+    model = make_model("drn", spec, seed=2)
+    with torch.no_grad():
+        q, v, a = model(batch), model.value(batch), model.advantage(batch)
+    mask = batch.candidate_mask.float()
+    mean_a = (a * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
+    torch.testing.assert_close(q, v[:, None] + a - mean_a)
+    # Q - V averages to 0 over the valid candidates; padded ones do not enter the mean
+    torch.testing.assert_close(((q - v[:, None]) * mask).sum(1), torch.zeros(len(q)),
+                               atol=1e-5, rtol=0)
+
+
+class Table(nn.Module):
+    """A 'network' returning fixed Q-values (B, N), to hand-check the target."""
+
+    def __init__(self, values: list[list[float]]):
+        super().__init__()
+        self.values = torch.tensor(values)
+
+    def forward(self, batch: QInput) -> torch.Tensor:
+        return self.values
+
+
+def test_double_dqn_target_online_net_picks_target_net_evaluates():
+    next_input = QInput(torch.zeros(2, 1), torch.zeros(2, 4, 1),
+                        torch.tensor([[True, True, True, False], [False, False, False, False]]))
+    online = Table([[0.1, 0.9, 0.3, 5.0], [1.0, 2.0, 3.0, 4.0]])  # masked 5.0 is ignored
+    target = Table([[7.0, 2.0, 9.0, 9.0], [1.0, 1.0, 1.0, 1.0]])
+    reward = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    y = double_dqn_target(online, target, reward, next_input, gamma=0.4)
+    # visit 0: online argmax is candidate 1, the target's value there is 2.0 (not its max 9.0)
+    # visit 1: no valid next candidate -> no future term
+    torch.testing.assert_close(y, torch.tensor([[1.8, 0.8], [0.0, 1.0]]))
+
+
+def test_activeness_decays_jumps_by_s_a_and_caps_at_one(env):
+    tracker = ActivenessTracker(2)
+    np.testing.assert_allclose(tracker.visit(np.array([0]), np.array([0.0])), [0.5])
+    hour = 3600.0
+    np.testing.assert_allclose(tracker.value(np.array([0]), 10 * hour),
+                               [0.5 * math.exp(-ACTIVENESS_DECAY * 10 * hour)])
+    s1 = 0.5 * math.exp(-ACTIVENESS_DECAY * hour) + ACTIVENESS_JUMP
+    np.testing.assert_allclose(tracker.visit(np.array([0]), np.array([hour])), [s1])
+    np.testing.assert_allclose(tracker.visit(np.array([0]), np.array([hour + 60])), [1.0])
+    # the agent credits S after the return to the user's previous visit
+    agent = bound_agent(env)
+    n, k = agent.spec.n_candidates, agent.spec.slate_size
+    visit = dict(state=torch.zeros(1, agent.spec.state_dim),
+                 action=torch.zeros(1, n, agent.spec.action_dim),
+                 mask=torch.ones(1, n, dtype=torch.bool), shown=np.arange(k)[None],
+                 clicks=np.zeros((1, k)), users=np.array([7]))
+    ids = [agent.replay.last[7]]
+    for t in (0.0, hour, hour + 60):
+        agent.remember(**visit, times=np.array([t]))
+        ids.append(agent.replay.last[7])
+    rows = agent.replay.memory.get(np.array(ids[1:3]))
+    np.testing.assert_allclose(rows["activeness"], [s1, 1.0], rtol=1e-6)
+
+
+def test_dbgd_perturbation_scale_and_spread():
+    torch.manual_seed(0)
+    w = [torch.randn(300, 200), torch.randn(50)]
+    delta = perturbation(w, 0.1, torch.Generator().manual_seed(3))
+    for wi, di in zip(w, delta, strict=True):
+        assert di.shape == wi.shape
+        assert (di.abs() <= 0.1 * wi.abs() + 1e-7).all()
+    ratio = (delta[0] / (0.1 * w[0])).flatten()  # ~ U(-1, 1)
+    assert abs(float(ratio.mean())) < 0.01
+    assert abs(float(ratio.std()) - 1 / math.sqrt(3)) < 0.01
+    assert float(ratio.min()) < -0.99 and float(ratio.max()) > 0.99
+
+
+def test_interleaving_draws_positions_with_probability_proportional_to_inverse_rank_cubed():
+    rng = np.random.default_rng(0)
+    b, n = 100_000, 6
+    first = np.tile(np.arange(n, 0, -1, dtype=float), (b, 1))  # ranks: item 0 first
+    second = np.tile(np.arange(n, dtype=float), (b, 1))  # reversed: item 5 first
+    mask = np.ones((b, n), dtype=np.int8)
+    mask[:, 4] = 0  # a padded candidate is never drawn before the valid ones are used up
+    merged, source = interleave(first, second, mask, 6, rng)
+    valid = [0, 1, 2, 3, 5]
+    inv = np.arange(1, 6, dtype=float) ** -3.0
+    p_first = dict(zip(valid, inv / inv.sum(), strict=True))  # ranks 1..5 in list 0
+    p_second = dict(zip(valid[::-1], inv / inv.sum(), strict=True))
+    top = merged[:, 0]
+    for item in valid:
+        expected = 0.5 * p_first[item] + 0.5 * p_second[item]
+        assert abs(np.mean(top == item) - expected) < 0.005
+        picked0 = top[source[:, 0] == 0]  # given list 0 was picked: its own distribution
+        assert abs(np.mean(picked0 == item) - p_first[item]) < 0.006
+    assert (np.sort(merged, 1) == np.arange(n)).all()  # a permutation: no repeats
+    assert (merged[:, 5] == 4).all() and (source[:, 5] == -1).all()
+    assert set(np.unique(source[:, :5])) == {0, 1}
+
+
+def test_clicks_are_credited_to_the_contributing_list():
+    source = np.array([[0, 1, 0, -1], [1, 1, 0, 0]])
+    shown = np.array([[1, 0, 2], [3, 0, -1]])
+    clicks = np.array([[1, 1, 0], [1, 1, 1]], dtype=bool)  # the empty slot's click is ignored
+    np.testing.assert_array_equal(credit(source, shown, clicks), [2, 2])
+
+
+def test_dbgd_update_moves_towards_the_explore_network_only_when_it_wins(env):
+    agent = bound_agent(env)
+    before = [p.detach().clone() for p in agent.model.parameters()]
+    agent.duel_clicks[:] = [5, 3]  # explore network loses
+    assert not agent.minor_update()
+    for p, q in zip(agent.model.parameters(), before, strict=True):
+        torch.testing.assert_close(p, q)
+    explore = [p.detach().clone() for p in agent.explorer.parameters()]
+    agent.duel_clicks[:] = [3, 5]  # explore network wins
+    assert agent.minor_update()
+    for p, w, w_tilde in zip(agent.model.parameters(), before, explore, strict=True):
+        torch.testing.assert_close(p, w + 0.05 * (w_tilde - w))  # W + eta dW, towards W~
+    w = [torch.ones(3)]
+    dbgd_step(w, [torch.full((3,), 0.1)], 0.05, rule="paper")  # literal W + eta W~
+    torch.testing.assert_close(w[0], torch.full((3,), 1 + 0.05 * 1.1))
+
+
+def test_episode_transitions_link_each_visit_to_the_same_users_next_visit(env):
+    agent = DRNAgent(seed=0, memory=3000)
+    frame = run_episode(env, agent, seed=5, progress=False, with_regret=False)
+    assert agent.gradient_steps > 0 and {"ctr", "activeness"} <= set(frame["metric"])
+    done = agent.replay.completed_ids()
+    assert len(done) > 30 and len(agent.replay.memory) <= 3000
+    rows = agent.replay.memory.get(done)
+    nxt = agent.replay.memory.get(rows["next"])
+    np.testing.assert_array_equal(rows["user"], nxt["user"])
+    assert (nxt["time"] > rows["time"]).all()
+    # nothing in between: the next visit is the user's first later visit held
+    held = agent.replay.memory.get(agent.replay.memory.held_ids())
+    for i in range(0, len(done), 25):
+        later = held["time"][(held["user"] == rows["user"][i]) & (held["time"] > rows["time"][i])]
+        assert nxt["time"][i] == later.min()
+
+
+def test_warm_start_pretrains_on_logged_transitions(env):
+    logs = collect_logs(dict(TINY, episode_days=1.0), None, days=1.0, seed=1)
+    agent = bound_agent(env, pretrain_epochs=1.0)
+    before = [p.detach().clone() for p in agent.model.parameters()]
+    agent.warm_start(logs)
+    assert len(agent.replay) > 0 and agent.gradient_steps > 0
+    assert any(not torch.equal(p, q) for p, q in zip(agent.model.parameters(), before,
+                                                    strict=True))
+    torch.testing.assert_close(list(agent.target.parameters()), list(agent.model.parameters()))
+    users = logs.drop_duplicates("visit_id")["user_id"]
+    assert len(agent.replay) == len(users) - users.nunique()  # one pending per user
+
+
+def test_variants_by_name():
+    assert set(DRN_VARIANTS) <= set(known_agents())
+    dn, ddqn, drn = make_agent("drn:dn"), make_agent("drn:ddqn"), make_agent("drn")
+    assert (dn.gamma, dn.beta, dn.dbgd) == (0.0, 0.0, False)
+    assert (ddqn.gamma, ddqn.beta, ddqn.dbgd) == (0.4, 0.0, False)
+    assert (drn.gamma, drn.beta, drn.dbgd, drn.name) == (0.4, 0.05, True, "drn")
+    assert make_agent("drn:ddqn+u").beta == 0.05 and not make_agent("drn:ddqn+u").dbgd
+    eg = make_agent("drn:ddqn+u+eg", epsilon=0.2)
+    assert isinstance(eg, EpsilonGreedy) and eg.epsilon == 0.2 and not eg.base.dbgd
+    assert eg.name == "drn:ddqn+u+eg"
+    assert isinstance(make_agent("drn:ddqn+u+ucb"), UCBExplorer)
+    assert make_agent("drn", gamma=0.9, alpha=0.2).gamma == 0.9
+    with pytest.raises(ValueError, match="unknown DRN variant"):
+        make_agent("drn:bogus")
+    with pytest.raises(ValueError, match="dbgd_rule"):
+        DRNAgent(dbgd_rule="sideways")
+
+
+@pytest.mark.parametrize("name", ["drn", "drn:ddqn+u+eg"])
+def test_same_seed_same_scores_and_frames(name):
+    def episode():
+        env = NewsFeedVectorEnv(num_envs=32, **TINY)
+        agent = make_agent(name, seed=3)
+        frame = run_episode(env, agent, days=0.1, seed=4, progress=False, with_regret=False)
+        env.reset(seed=9)
+        return frame, agent.act(env.unwrapped._runner.obs)
+
+    (f1, s1), (f2, s2) = episode(), episode()
+    pd.testing.assert_frame_equal(f1, f2)
+    np.testing.assert_array_equal(s1, s2)
