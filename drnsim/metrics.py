@@ -49,6 +49,9 @@ class ActivenessTracker:
 
     def visit(self, users: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Record visits (distinct users) and return their S right after the visit."""
+        if len(np.unique(users)) != len(users):
+            raise ValueError("users must be distinct within one call to ActivenessTracker.visit"
+                             " (a vector-env batch is); record repeated visits one at a time")
         seen = np.isfinite(self.last[users])
         dt = np.where(seen, times - self.last[users], 0.0)
         s = np.where(seen, activeness_return(self.s[users], dt, self.lambda0, self.jump),

@@ -73,3 +73,11 @@ def test_episode_values_weight_rates_by_visits_and_take_last_cumulative():
     values = m.episode_values(frame).set_index("metric")["value"]
     assert values["ctr"] == pytest.approx((0.1 * 30 + 0.4 * 10) / 40)
     assert values["cumulative_reward"] == 9.0 and values["visits"] == 40.0
+
+
+def test_activeness_tracker_rejects_a_user_twice_in_one_call():
+    from drnsim.metrics import ActivenessTracker
+
+    tracker = ActivenessTracker(5)
+    with pytest.raises(ValueError, match="distinct"):
+        tracker.visit(np.array([1, 1]), np.array([0.0, 10.0]))
