@@ -374,7 +374,7 @@ def test_mimn_read_before_write_shapes_and_utilisation(logged):
              "read": torch.randn(10, d), "usage": torch.rand(10, 3),
              "miu": torch.randn(10, 3, d)}
     x = hist[:, 0]
-    new = model.uic_step(state, x, torch.ones(10, dtype=torch.bool))
+    new = model.uic_step(state, x)
     c = model.controller(torch.cat([x, state["read"]], -1), state["controller"])
     key, beta = model.read_head(c).split([d, 1], -1)
     expected_read = ntm_read(state["memory"], ntm_address(state["memory"], key,
@@ -384,9 +384,11 @@ def test_mimn_read_before_write_shapes_and_utilisation(logged):
     assert torch.allclose(new["usage"].sum(-1), state["usage"].sum(-1) + 1, atol=1e-5)
     changed = (new["miu"] != state["miu"]).any(-1).sum(-1)
     assert (changed == 1).all()  # MIU updates the top-1 slot only
-    kept = model.uic_step(state, x, torch.zeros(10, dtype=torch.bool))
-    assert all(torch.equal(kept[k], state[k]) for k in state)
     final = model.uic(hist, batch.history_mask)
+    row = int(batch.history_mask.sum(1).argmin())  # padding leaves the states unchanged
+    n = int(batch.history_mask[row].sum())
+    alone = model.uic(hist[row:row + 1, :n], batch.history_mask[row:row + 1, :n])
+    assert all(torch.allclose(alone[k][0], final[k][row], atol=1e-5) for k in final)
     assert final["memory"].shape == (10, 3, d) and final["miu"].shape == (10, 3, d)
     assert torch.allclose(final["usage"].sum(-1), batch.history_mask.sum(1).float(), atol=1e-4)
     _, reg = model.forward_with_aux(batch)

@@ -49,6 +49,8 @@ class FieldEmbedder(nn.Module):
 
     def __init__(self, spec: FeatureSpec, dim: int, pooling: str = "mean"):
         super().__init__()
+        if pooling not in ("mean", "sum"):
+            raise ValueError(f"pooling must be 'mean' or 'sum', got {pooling!r}")
         self.spec, self.dim, self.pooling = spec, dim, pooling
         self.user = OffsetEmbedding(spec.user_vocab, dim)
         self.item = OffsetEmbedding(spec.item_vocab, dim)

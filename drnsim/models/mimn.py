@@ -47,8 +47,8 @@ class MIMN(RankingModel):
         self.mlp = MLP([spec.n_user_fields * dim, d, d, d + spec.dense_dim], hidden, 1,
                        activation_name)
 
-    def uic_step(self, state: dict[str, torch.Tensor], x: torch.Tensor,
-                 valid: torch.Tensor) -> dict[str, torch.Tensor]:
+    def uic_step(self, state: dict[str, torch.Tensor],
+                 x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One behaviour e_t (B, d) through controller, read head, write head and MIU."""
         memory, b, d = state["memory"], x.shape[0], self.memory_dim
         c = self.controller(torch.cat([x, state["read"]], -1), state["controller"])
@@ -65,25 +65,35 @@ class MIMN(RankingModel):
         miu_in = torch.cat([new_memory, x.unsqueeze(1).expand(-1, self.slots, -1)], -1)
         induced = self.miu(miu_in.reshape(-1, 2 * d), state["miu"].reshape(-1, d)).view(
             b, self.slots, d)
-        new = {"memory": new_memory, "controller": c, "read": read,
-               "usage": state["usage"] + w_write,
-               "miu": torch.where(top.unsqueeze(-1) > 0, induced, state["miu"])}
-        v = valid.view(b, 1)
-        return {k: torch.where(v.view((b,) + (1,) * (t.dim() - 1)), t, state[k])
-                for k, t in new.items()}
+        return {"memory": new_memory, "controller": c, "read": read,
+                "usage": state["usage"] + w_write,
+                "miu": torch.where(top.unsqueeze(-1) > 0, induced, state["miu"])}
 
     def uic(self, hist: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the memory over the history (B, L, d) once per request; returns the final
-        memory M_T (B, m, d), MIU states S_T (B, m, d) and the utilisation g_T (B, m)."""
+        memory M_T (B, m, d), MIU states S_T (B, m, d) and the utilisation g_T (B, m).
+        Like a packed sequence, step t only runs the requests with more than t behaviours
+        (valid entries come first), so padding leaves every state unchanged."""
         b, d = hist.shape[0], self.memory_dim
         zeros = hist.new_zeros(b, d)
         state = {"memory": self.memory_init.expand(b, -1, -1), "controller": zeros,
                  "read": zeros, "usage": hist.new_zeros(b, self.slots),
                  "miu": hist.new_zeros(b, self.slots, d)}
-        steps = int(mask.sum(1).max()) if mask.numel() else 0
-        for t in range(steps):
-            state = self.uic_step(state, hist[:, t], mask[:, t])
-        return state
+        lengths = mask.sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        lengths, hist = lengths[order], hist[order]
+        state = {k: v[order] for k, v in state.items()}
+        steps = int(lengths[0]) if b else 0
+        active = torch.searchsorted(-lengths, -torch.arange(steps, device=lengths.device)).tolist()
+        done: list[dict[str, torch.Tensor]] = []
+        for t, rows in enumerate(active):
+            if rows < len(state["memory"]):
+                done.append({k: v[rows:] for k, v in state.items()})
+                state = {k: v[:rows] for k, v in state.items()}
+            state = self.uic_step(state, hist[:rows, t])
+        restore = torch.argsort(order)
+        return {k: torch.cat([state[k], *(part[k] for part in reversed(done))])[restore]
+                for k in state}
 
     def _run(self, batch: FeatureBatch) -> tuple[torch.Tensor, torch.Tensor]:
         state = self.uic(self.embed.history(batch).flatten(2), batch.history_mask)

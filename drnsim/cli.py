@@ -1,0 +1,334 @@
+"""The ``drnsim`` command: run, compare, plot, bench, agents.
+
+    drnsim compare --agents random,popular,linucb,drn --seeds 0,1 --days 1 --out results/x
+    drnsim run --agent drn --days 1 --seed 0 --out results/drn
+    drnsim plot results/x            # redraw the PNGs from metrics.csv
+    drnsim agents                    # every agent name
+    drnsim bench                     # env throughput, a few seconds
+
+``--config FILE.yaml`` sets the world, the agents' constructor keywords and the run settings
+(`drnsim.results.Experiment` documents the layout; a results folder's ``config.yaml`` is one);
+command-line options override it. Bad input (malformed YAML, unknown keys or agents, values
+out of range, an unreachable Ray cluster) ends with a one-line ``error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from drnsim.results import DEVICES, Experiment
+
+app = typer.Typer(help="Simulate online-learning news recommenders (DRN and its lineage).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
+
+F = TypeVar("F", bound=Callable[..., Any])
+SUMMARY_METRICS = ("ctr", "reward", "ils", "activeness", "return_rate", "regret")
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="YAML with world:, agents: and run: sections (see `drnsim.results`).")]
+DaysOption = Annotated[float | None, typer.Option(help="Simulated days per run [default: 1].")]
+OutOption = Annotated[Path, typer.Option(help="Results folder (created; resumes a killed run).")]
+DeviceOption = Annotated[str | None, typer.Option(
+    help="Torch device of the learning agents: auto (cuda when available), cpu or cuda.")]
+ProgressOption = Annotated[bool, typer.Option(help="Show progress bars.")]
+WorldOption = Annotated[list[str] | None, typer.Option(
+    "--world", help="Override a world setting, KEY=VALUE (repeatable), e.g. n_users=2000.")]
+
+
+def friendly_errors(command: F) -> F:
+    """Turn bad-input errors (ValueError, a missing optional package, an unreachable Ray
+    cluster) into one ``error: ...`` line on stderr and exit code 2; Ctrl-C into exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, ImportError, ConnectionError) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished runs are kept; the same command resumes", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------
+@app.command()
+@friendly_errors
+def run(agent: Annotated[str, typer.Option(help="Agent name (`drnsim agents`) or "
+                                           "package.module:Class.")],
+        out: OutOption, days: DaysOption = None,
+        seed: Annotated[int | None, typer.Option(help="World seed [default: 0].")] = None,
+        world: WorldOption = None, config: ConfigOption = None, device: DeviceOption = None,
+        progress: ProgressOption = True) -> None:
+    """Run one agent on one world (after the logged pre-period) and write its results."""
+    experiment = build_experiment(config, [agent], None if seed is None else [seed], days,
+                                  None, device, world)
+    execute(experiment, out, "local", None, progress)
+
+
+@app.command()
+@friendly_errors
+def compare(out: OutOption,
+            agents: Annotated[str | None, typer.Option(
+                help="Comma-separated agent names [default: the config's agents].")] = None,
+            seeds: Annotated[str | None, typer.Option(
+                help="Comma-separated world seeds [default: 0].")] = None,
+            days: DaysOption = None,
+            baseline: Annotated[str | None, typer.Option(
+                help="Agent for the paired lift [default: random, when compared].")] = None,
+            backend: Annotated[str, typer.Option(help="local, or ray (pip install "
+                                                 "'drnsim[ray]').")] = "local",
+            address: Annotated[str | None, typer.Option(
+                help="Ray cluster address (HOST:PORT or ray://HOST:10001) [default: start "
+                     "a local Ray].")] = None,
+            world: WorldOption = None, config: ConfigOption = None,
+            device: DeviceOption = None, progress: ProgressOption = True) -> None:
+    """Run several agents on identical worlds (same seeds) and write the comparison."""
+    if backend not in ("local", "ray"):
+        raise ValueError(f"--backend must be 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("--address needs --backend ray")
+    seed_list = None if seeds is None else parse_ints(seeds, "--seeds")
+    agent_list = None if agents is None else split_names(agents)
+    experiment = build_experiment(config, agent_list, seed_list, days, baseline, device, world)
+    execute(experiment, out, backend, address, progress)
+
+
+@app.command()
+@friendly_errors
+def plot(folder: Annotated[Path, typer.Argument(help="A results folder.")]) -> None:
+    """Redraw the PNG plots of a results folder from its metrics.csv."""
+    from drnsim.results import load_metrics, write_plots
+
+    baseline = None
+    if (folder / "config.yaml").exists():
+        baseline = Experiment.from_yaml(folder / "config.yaml").baseline
+    for path in write_plots(folder, load_metrics(folder), baseline):
+        typer.echo(str(path))
+
+
+@app.command()
+@friendly_errors
+def bench(users: Annotated[int, typer.Option(help="Users in the world.")] = 10_000,
+          seconds: Annotated[float, typer.Option(help="Timing per configuration.")] = 1.0
+          ) -> None:
+    """Visits per second of the single-visit and the vector env, random scores (the full
+    benchmark: benchmarks/env_throughput.py)."""
+    from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
+
+    typer.echo(f"{users:,} users, {seconds:g} s per configuration")
+    for batch in (None, *(b for b in (64, 1024) if b <= users)):
+        env = (NewsFeedEnv(n_users=users, episode_days=365.0) if batch is None
+               else NewsFeedVectorEnv(batch, n_users=users, episode_days=365.0))
+        rate = visits_per_second(env, seconds)
+        typer.echo(f"  {'single env' if batch is None else f'vector B={batch}':<15}"
+                   f"{rate:>12,.0f} visits/s")
+        env.close()
+
+
+@app.command("agents")
+def list_agents() -> None:
+    """List every agent name (patterns for the wrappers and user classes)."""
+    from drnsim.agents import known_agents
+
+    for name in known_agents():
+        typer.echo(name)
+
+
+# ---------------------------------------------------------------------------------------
+def split_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ValueError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def parse_ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in split_names(text)]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    from drnsim.models.training import resolve_device as torch_device
+
+    return torch_device(device).type
+
+
+def parse_world(settings: list[str]) -> dict[str, Any]:
+    """``["n_users=2000", "click_model=cascade"]`` -> a dict (values parsed as YAML)."""
+    import yaml
+
+    pairs = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--world must be KEY=VALUE, got {setting!r}")
+        try:
+            pairs[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"--world {setting!r}: cannot parse the value {value!r}") from None
+    return pairs
+
+
+def build_experiment(config: Path | None, agents: list[str] | None, seeds: list[int] | None,
+                     days: float | None, baseline: str | None, device: str | None,
+                     world: list[str] | None = None) -> Experiment:
+    """The config file's Experiment (or the defaults) with the command-line overrides: world
+    settings, the agent list (keeping the config's keywords of the agents it names), seeds,
+    days, baseline (default: ``random`` when it is compared) and the resolved device."""
+    base = Experiment.from_yaml(config) if config is not None else Experiment()
+    if world:
+        base = dataclasses.replace(base, world=base.world.replace(**parse_world(world)))
+    chosen = base.agents if agents is None else {a: base.agents.get(a, {}) for a in agents}
+    if not chosen:
+        raise ValueError("no agents: give --agents/--agent or an 'agents:' section in --config")
+    if baseline is None:
+        baseline = base.baseline if base.baseline in chosen else None
+        baseline = baseline or ("random" if "random" in chosen and len(chosen) > 1 else None)
+    changes = {"seeds": seeds, "days": days}
+    return dataclasses.replace(base, agents=chosen, baseline=baseline,
+                               device=resolve_device(device or base.device),
+                               **{k: v for k, v in changes.items() if v is not None})
+
+
+def agent_spec(name: str, kwargs: dict[str, Any], device: str) -> Any:
+    """What `drnsim.loop.compare` gets for one agent: the name itself when it needs no
+    keywords, else an agent built with them (named ``name``). The device goes to agents whose
+    constructor takes one. Unknown names or keywords raise ValueError."""
+    from drnsim.agents import make_agent
+
+    extra = {"device": device} if device != "cpu" and "device" not in kwargs else {}
+    try:
+        try:
+            agent = make_agent(name, **extra, **kwargs)
+        except TypeError:
+            if not extra:
+                raise
+            agent = make_agent(name, **kwargs)  # an agent without a torch model
+    except TypeError as exc:
+        raise ValueError(f"agent {name!r}: {exc}") from exc
+    if not (extra or kwargs):
+        return name
+    agent.name = name
+    return agent
+
+
+def init_ray(address: str | None) -> None:
+    """Start a local Ray, or connect to the cluster at ``address`` after checking that it
+    answers (an unreachable address is a one-line error, not a long retry)."""
+    if address not in (None, "local", "auto"):
+        check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--backend ray needs Ray: pip install 'drnsim[ray]'") from None
+    if ray.is_initialized():
+        return
+    if address in (None, "local"):
+        ray.init(include_dashboard=False, logging_level="WARNING")
+    else:
+        ray.init(address=address, logging_level="WARNING")
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Open and close a TCP connection to HOST:PORT (``ray://`` prefix allowed)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--address must be HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
+def execute(experiment: Experiment, out: Path, backend: str, address: str | None,
+            progress: bool) -> None:
+    """Run the experiment into ``out``, print the summary table and the files written."""
+    from drnsim.loop import compare as compare_agents
+    from drnsim.results import OUTPUTS, run_experiment, summary_table
+
+    if os.getcwd() not in sys.path:  # user agents (package.module:Class) from the cwd
+        sys.path.insert(0, os.getcwd())
+    specs = {name: agent_spec(name, kwargs, experiment.device)
+             for name, kwargs in experiment.agents.items()}
+    if backend == "ray":
+        init_ray(address)
+    started = time.perf_counter()
+
+    def run_group(agents: list[str], seeds: list[int]) -> Any:
+        return compare_agents([specs[a] for a in agents], seeds=seeds, backend=backend,
+                              progress=progress and backend == "local",
+                              **experiment.compare_kwargs())
+
+    frame = run_experiment(experiment, out, run_group, batched=backend == "ray",
+                           progress=progress and backend == "ray", echo=typer.echo)
+    typer.echo(format_summary(summary_table(frame, experiment.baseline), list(specs),
+                              experiment.baseline))
+    typer.echo(f"\n{len(experiment.agents)} agent(s) x {len(experiment.seeds)} seed(s) x "
+               f"{experiment.days:g} day(s) in {time.perf_counter() - started:.0f} s; wrote "
+               f"{out}/{{config.yaml, {', '.join(OUTPUTS)}}}")
+
+
+def format_summary(table: Any, agents: list[str], baseline: str | None) -> str:
+    """Agents (rows, in the given order) x headline metrics as 'mean ±half-width of the 95%
+    interval', and the paired CTR lift over the baseline."""
+    import pandas as pd
+
+    rows = table[table["metric"].isin(SUMMARY_METRICS)]
+    cells = rows.assign(cell=[plus_minus(m, lo, h, n) for m, lo, h, n in zip(
+        rows["mean"], rows["low"], rows["high"], rows["n_seeds"], strict=True)])
+    wide = cells.pivot(index="agent", columns="metric", values="cell")
+    wide = wide[[m for m in SUMMARY_METRICS if m in wide.columns]]
+    if baseline is not None:
+        lift = table[table["metric"] == "ctr"].set_index("agent")
+        wide[f"ctr lift vs {baseline}"] = pd.Series({
+            a: plus_minus(r.lift, r.lift_low, r.lift_high, r.n_seeds, "+")
+            for a, r in lift.iterrows()})
+    return wide.reindex(agents).rename_axis(None).rename_axis(None, axis=1).to_string()
+
+
+def plus_minus(mean: float, low: float, high: float, n_seeds: int, sign: str = "") -> str:
+    """'mean ±half-width' (just the mean for a single seed: no interval)."""
+    text = f"{mean:{sign}.4g}"
+    return text if n_seeds < 2 else f"{text} ±{(high - low) / 2:.2g}"
+
+
+def visits_per_second(env: Any, seconds: float) -> float:
+    """Step ``env`` with random scores for about ``seconds`` after a short warm-up."""
+    import numpy as np
+
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (16, *env.action_space.shape))
+    actions = actions.astype(np.float32)
+    per_step = getattr(env, "num_envs", 1)
+    for action in actions[:4]:
+        env.step(action)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(actions[steps % len(actions)])
+        steps += 1
+    return steps * per_step / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    app()
