@@ -69,7 +69,7 @@ def friendly_errors(command: F) -> F:
 @app.command()
 @friendly_errors
 def run(agent: Annotated[str, typer.Option(help="Agent name (`drnsim agents`) or "
-                                           "package.module:Class.")],
+                                           "module:Class.")],
         out: OutOption, days: DaysOption = None,
         seed: Annotated[int | None, typer.Option(help="World seed [default: 0].")] = None,
         world: WorldOption = None, config: ConfigOption = None, device: DeviceOption = None,
@@ -267,7 +267,7 @@ def execute(experiment: Experiment, out: Path, backend: str, address: str | None
     from drnsim.loop import compare as compare_agents
     from drnsim.results import OUTPUTS, run_experiment, summary_table
 
-    if os.getcwd() not in sys.path:  # user agents (package.module:Class) from the cwd
+    if os.getcwd() not in sys.path:  # user agents (module:Class) from the cwd
         sys.path.insert(0, os.getcwd())
     specs = {name: agent_spec(name, kwargs, experiment.device)
              for name, kwargs in experiment.agents.items()}

@@ -86,7 +86,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
                  batch_size: int = 256, epsilon: float = 0.1) -> pd.DataFrame:
     """Serve visits with `policy` (None = uniformly random ranking) epsilon-mixed with random
     rankings, until `n_visits` visits or `days` simulated days; one row per shown item."""
-    from drnsim.envs import NewsFeedVectorEnv, action_from_scores, rank_slates
+    from drnsim.envs import NewsFeedVectorEnv, action_from_scores, rank_slates, visits_per_step
 
     if n_visits is None and days is None:
         raise ValueError("give n_visits or days (how much to log)")
@@ -99,7 +99,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     cfg = WorldConfig.coerce(config)
     if days is not None:
         cfg = cfg.replace(episode_days=max(cfg.episode_days, float(days)))
-    env = NewsFeedVectorEnv(num_envs=min(batch_size, cfg.n_users), config=cfg)
+    env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
     obs, _ = env.reset(seed=seed)
     frames, served = [], 0

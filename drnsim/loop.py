@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from drnsim.agents import make_agent
 from drnsim.agents.base import agent_name, unwrap_env
 from drnsim.config import DAY, HOUR, WorldConfig
-from drnsim.envs import NewsFeedVectorEnv, action_from_scores
+from drnsim.envs import NewsFeedVectorEnv, action_from_scores, visits_per_step
 from drnsim.metrics import (
     ActivenessTracker,
     bucket_metrics,
@@ -97,12 +97,15 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
 
 def play(env: Any, agent: Any, obs: dict, days: float | None = None, progress: bool = False,
          name: str | None = None, on_step: Callable[[dict, dict, Any], None] | None = None,
-         with_regret: bool = False, logs: pd.DataFrame | None = None) -> dict:
+         with_regret: bool = False, logs: pd.DataFrame | None = None,
+         whole_batches: bool = False) -> dict:
     """The bare loop: `bind`, `warm_start(logs)` when ``logs`` are given and the agent has
     one, then act -> step -> observe -> update until ``days`` have
     passed from the current visit (default: the env's horizon) or the env ends; calls
     ``on_step(batched_obs, batched_info, true_attractiveness or None)`` after each step and
-    returns the last observation (to continue from)."""
+    returns the last observation (to continue from). With ``whole_batches`` only batches that
+    end before the end time are served, so that the next agent takes over exactly there
+    (`compare`'s pre-period); otherwise the last batch may straddle the end."""
     base = unwrap_env(env)
     vector = hasattr(env, "num_envs")
     name = name or agent_name(agent)
@@ -114,7 +117,10 @@ def play(env: Any, agent: Any, obs: dict, days: float | None = None, progress: b
     end = start + (base.config.episode_days if days is None else days) * DAY
     bar = tqdm(total=round((end - start) / HOUR, 2), unit="h", desc=name, disable=not progress,
                leave=False)
-    while base.current_batch.times.min() < end:
+    def edge(batch: Any) -> float:
+        return float(batch.times.max() if whole_batches else batch.times.min())
+
+    while edge(base.current_batch) < end:
         batch = base.current_batch
         batched = obs if vector else _add_batch_axis(obs)
         scores = _checked_scores(agent, name, batched, batch.mask.shape)
@@ -128,7 +134,8 @@ def play(env: Any, agent: Any, obs: dict, days: float | None = None, progress: b
         agent.update(now)
         if on_step is not None:
             on_step(batched, info, true_a)
-        bar.update(round((min(now, end) - start) / HOUR - bar.n, 2))
+        bar.n = min(bar.total, round((min(now, end) - start) / HOUR, 2))
+        bar.refresh()
         if np.any(terminated) or np.any(truncated):
             break
     bar.close()
@@ -196,7 +203,8 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
     (`drnsim.logs.collect_logs`, with ``log_epsilon`` random exploration and propensities)
     go to every agent's optional ``warm_start(logs)``, then each agent serves the same world
     from the end of the pre-period for ``days`` (same users, same news, common random
-    numbers; frame times count from the end of the pre-period). Agents are names for
+    numbers; frame times count from the end of the pre-period; ``batch_size`` visits are
+    served per step, at most n_users / 16, see `visits_per_step`). Agents are names for
     `make_agent` (built afresh per seed) or objects (deep-copied per seed). ``backend="ray"``
     runs the (agent, seed) pairs as Ray tasks, on a local Ray or the cluster at ``address``."""
     specs = list(agents)
@@ -248,10 +256,10 @@ def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None
     """One (agent, seed) run of `compare`: pre-period with the logging policy, warm start,
     then the agent for ``days``."""
     agent = make_agent(spec) if isinstance(spec, str) else copy.deepcopy(spec)
-    env = NewsFeedVectorEnv(num_envs=min(batch_size, config.n_users), config=config)
+    env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, config.n_users), config=config)
     obs, _ = env.reset(seed=seed)
     if log_days > 0:
-        obs = play(env, make_agent(logging_policy), obs, days=log_days)
+        obs = play(env, make_agent(logging_policy), obs, days=log_days, whole_batches=True)
     frame = drive(env, agent, obs, days=days, progress=progress, bucket_hours=bucket_hours,
                   with_regret=with_regret, name=spec if isinstance(spec, str) else None,
                   logs=logs)

@@ -148,3 +148,17 @@ def test_static_model_is_frozen_after_warm_start_and_online_retrains(env):
     assert oldest >= env.world.clock - 2.5 * 3600  # the window slid (1 h + one period)
     scores = online.act(obs)
     assert scores.shape == (32, SMALL["n_candidates"]) and np.isfinite(scores).all()
+
+
+def test_make_agent_loads_a_class_from_a_top_level_module(tmp_path, monkeypatch):
+    (tmp_path / "my_agents.py").write_text(
+        "class Newest:\n"
+        "    def act(self, obs):\n        return -obs['candidates']['age']\n"
+        "    def observe(self, obs, action, reward, info):\n        pass\n"
+        "    def update(self, sim_time):\n        pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert type(make_agent("my_agents:Newest")).__name__ == "Newest"
+    with pytest.raises(ValueError, match="cannot import agent class"):
+        make_agent("my_agents:Oldest")
+    with pytest.raises(ValueError, match="unknown agent 'static:nosuchmodel'"):
+        make_agent("static:nosuchmodel")

@@ -38,7 +38,7 @@ def known_agents() -> list[str]:
 
     return [*AGENTS, *DRN_VARIANTS,
             *(f"{mode}:{model}" for mode in MODEL_MODES for model in MODELS),
-            *(f"{wrapper}:<agent>" for wrapper in WRAPPERS), "package.module:Class"]
+            *(f"{wrapper}:<agent>" for wrapper in WRAPPERS), "module:Class"]
 
 
 def make_agent(name: str, **kwargs: Any) -> Any:
@@ -66,7 +66,7 @@ def make_agent(name: str, **kwargs: Any) -> Any:
         from drnsim.agents.drn import make_drn
 
         return make_drn(name, **kwargs)
-    if "." in head and rest:
+    if rest.isidentifier() and head not in WRAPPERS and head not in MODEL_MODES:
         try:
             cls = getattr(importlib.import_module(head), rest)
         except (ImportError, AttributeError) as exc:

@@ -9,6 +9,7 @@ from drnsim.envs.news_feed import (
     rank_slates,
     scores_from_ranking,
     validate_scores,
+    visits_per_step,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "rank_slates",
     "scores_from_ranking",
     "validate_scores",
+    "visits_per_step",
 ]

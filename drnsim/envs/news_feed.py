@@ -132,6 +132,12 @@ def action_from_scores(scores: Any) -> np.ndarray:
     return action[0] if scores.ndim == 1 else action
 
 
+def visits_per_step(batch_size: int, n_users: int) -> int:
+    """`batch_size`, capped at n_users / 16: a batch holds distinct users, so a batch that is
+    a large share of the population spans hours and serves quick returners late."""
+    return max(1, min(batch_size, n_users // 16))
+
+
 # ----------------------------------------------------------------------------------------
 class _WorldRunner:
     """What both envs share: reset a world and serve it `batch_size` visits at a time."""
@@ -325,7 +331,8 @@ class NewsFeedVectorEnv(VectorEnv):
     All slots share one world and one clock, so they end together: `truncated` is set for all
     at the horizon, and with the default NEXT_STEP autoreset the following `step` starts a new
     episode. A batch holds distinct users in time order; a user who returns within the span of
-    a batch is served in a later batch.
+    a batch is served in a later batch, so keep num_envs a small share of n_users (1/16 or
+    less: the batch then spans minutes of simulated time).
     """
 
     metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
