@@ -69,7 +69,7 @@ def run_world(name: str, args: argparse.Namespace, models: list[str]) -> pd.Data
         start = time.perf_counter()
         model = make_model(model_name, spec, seed=args.seed)
         history = model.fit(train, valid_fraction=0.1, epochs=args.epochs, batch_size=256,
-                            lr=args.lr, patience=1, seed=args.seed)
+                            lr=args.lr, patience=args.patience, seed=args.seed)
         scores = evaluate(model, test)
         rows.append({"model": model_name, "auc": scores["auc"], "log_loss": scores["loss"],
                      "epochs": len(history.train_loss), "seconds": time.perf_counter() - start})
@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=None)
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--patience", type=int, default=1,
+                    help="epochs without validation improvement before early stopping")
     ap.add_argument("--epsilon", type=float, default=0.3)
     ap.add_argument("--item-buckets", type=int, default=100_003)
     ap.add_argument("--models", default=",".join(MODELS))
