@@ -20,7 +20,6 @@ from drnsim.envs import NewsFeedVectorEnv, rank_slates
 from drnsim.logs import collect_logs
 from drnsim.loop import play
 
-torch.set_num_threads(1)
 SMALL = dict(n_users=500, n_candidates=30, slate_size=5, news_per_hour=60.0, episode_days=0.5)
 
 

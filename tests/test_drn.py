@@ -28,7 +28,6 @@ from drnsim.loop import run_episode
 from drnsim.metrics import ACTIVENESS_DECAY, ACTIVENESS_JUMP, ActivenessTracker
 from drnsim.models import make_model
 
-torch.set_num_threads(1)
 TINY = dict(n_users=300, n_candidates=20, slate_size=5, news_per_hour=40.0, episode_days=0.2)
 
 

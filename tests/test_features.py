@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from drnsim.config import WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
@@ -17,7 +16,6 @@ from drnsim.features import (
 )
 from drnsim.logs import collect_logs
 
-torch.set_num_threads(1)
 CFG = WorldConfig(n_users=300)
 SPEC = FeatureSpec.from_config(CFG, n_item_buckets=1009)
 

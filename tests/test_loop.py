@@ -6,14 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import drnsim  # noqa: F401  (registers the env id)
 from drnsim.agents import make_agent
 from drnsim.envs import NewsFeedVectorEnv
 from drnsim.loop import COLUMNS, compare, play, run_episode, summarize
 
-torch.set_num_threads(1)
 SMALL = dict(n_users=500, n_candidates=30, slate_size=5, news_per_hour=60.0, episode_days=1.0)
 
 

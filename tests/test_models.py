@@ -30,7 +30,6 @@ from drnsim.models.layers import (
 )
 from drnsim.models.training import resolve_device
 
-torch.set_num_threads(1)
 CFG = WorldConfig(n_users=300)
 SPEC = FeatureSpec.from_config(CFG, n_item_buckets=2003)
 NAMES = ["lr", "fm", "embedding_mlp", "autorec", "deep_crossing", "neural_cf", "pnn",
