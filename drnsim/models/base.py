@@ -52,7 +52,7 @@ class RankingModel(nn.Module):
                    batch_size=batch_size, lr=lr, patience=patience, seed=seed, device=device,
                    progress=progress, weight_decay=weight_decay)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, obs: dict | FeatureBatch) -> np.ndarray:
         """Click logits (B, N) of an observation (single or batched) or a FeatureBatch, in
         eval mode without gradients; padded candidates get PADDED_SCORE."""
