@@ -153,9 +153,6 @@ class VisitQueue:
         self.win_users = users[order]
         self.win_times = self.next_time[self.win_users]
 
-    def __len__(self) -> int:
-        return int(np.isfinite(self.next_time).sum())
-
     def pop(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The n earliest upcoming visits (users, times), or None if fewer than n remain."""
         if len(self.win_users) < n and np.isfinite(self.horizon):
