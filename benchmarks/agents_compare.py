@@ -6,8 +6,10 @@ zoo as static:<model> and online:<model> (DESIGN.md sections 5-7).
 
 Prints CTR (mean and 95% interval across seeds, paired lift over random), the paired lift of
 every online:<model> over its static:<model>, and writes the tidy frame (CSV) and plots.
-Runs are spread over ``--jobs`` processes (one agent per task, each collecting the same
-seeded pre-period logs).
+Runs are spread over ``--jobs`` processes, one (agent, seed) per task, the slowest
+(online sequence models) first; each task collects its seed's pre-period logs itself (the
+same logs for every agent of a seed). Every finished run is written to ``OUT/runs/`` at
+once, so a killed benchmark re-run with the same arguments resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,28 +18,43 @@ import argparse
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
 from drnsim.metrics import episode_values, mean_ci
+from drnsim.results import write_csv
 
 REFERENCE = ["oracle", "popular", "random", "linucb", "hlinucb", "egreedy:popular"]
 
 
-def run(agent: str, seeds: list[int], days: float, log_days: float,
-        world: dict) -> pd.DataFrame:
+SLOW = ("mimn", "dien", "din", "afm", "pnn", "autorec")  # per-run cost, highest first
+
+
+def run(agent: str, seed: int, days: float, log_days: float, world: dict,
+        path: Path) -> Path:
+    """One (agent, seed) run, written to ``path`` (skipped when it exists)."""
+    if path.exists():
+        return path
     import torch
 
     from drnsim.loop import compare
 
     torch.set_num_threads(1)
     start = time.time()
-    frame = compare([agent], seeds=seeds, days=days, log_days=log_days, world=world,
+    frame = compare([agent], seeds=[seed], days=days, log_days=log_days, world=world,
                     progress=False)
-    print(f"  {agent:<24s} {time.time() - start:7.1f} s", flush=True)
-    return frame
+    write_csv(path, frame)
+    print(f"  {agent:<24s} seed {seed}  {time.time() - start:7.1f} s", flush=True)
+    return path
+
+
+def cost(agent: str) -> int:
+    """Sort key: online before static, the slow models first."""
+    mode, _, model = agent.partition(":")
+    rank = SLOW.index(model) if model in SLOW else len(SLOW)
+    return (mode != "online") * 100 + rank
 
 
 def interval(mean: float, low: float, high: float, digits: int = 4) -> str:
@@ -82,11 +99,16 @@ def main() -> None:
     agents = REFERENCE + [f"{mode}:{m}" for m in args.models for mode in ("static", "online")]
     print(f"{len(agents)} agents x seeds {args.seeds}, {args.days} days after a "
           f"{args.log_days}-day pre-period, world {world or 'default'}", flush=True)
+    tag = f"days{args.days}_log{args.log_days}_" + "_".join(f"{k}{v}" for k, v in world.items())
+    runs = args.out / "runs"
+    tasks = sorted(((agent, seed) for agent in agents for seed in args.seeds),
+                   key=lambda task: cost(task[0]))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        frames = list(pool.map(partial(run, seeds=args.seeds, days=args.days,
-                                       log_days=args.log_days, world=world), agents))
-    frame = pd.concat(frames, ignore_index=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+        futures = [pool.submit(run, agent, seed, args.days, args.log_days, world,
+                               runs / f"{quote(agent, safe='')}_seed{seed}_{tag}.csv")
+                   for agent, seed in tasks]
+        paths = [future.result() for future in futures]
+    frame = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
     frame.to_csv(args.out / "frame.csv", index=False)
     from drnsim.plotting import plot_curves, plot_summary
 

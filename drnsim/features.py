@@ -18,7 +18,7 @@ topic and provider per window).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -135,6 +135,23 @@ class FeatureBatch:
     def index(self, rows: Any) -> FeatureBatch:
         """The sub-batch of some requests (a slice or an index tensor)."""
         return self._map(lambda t: t[rows])
+
+    def history_order(self) -> torch.Tensor:
+        """Request indices sorted by history length (stable), so that chunks of neighbours
+        trim to similar lengths (`trim_history`)."""
+        return torch.argsort(self.history_mask.sum(1), stable=True)
+
+    def trim_history(self) -> FeatureBatch:
+        """The batch without the trailing history columns that no request uses (at least one
+        column is kept). Every model masks padded positions (DIN weighs them 0, DIEN's GRUs
+        and MIMN's controller skip them), so scores are unchanged while the attention and
+        the recurrences run over the longest real history in the batch instead of L."""
+        used = self.history_mask.any(0)
+        length = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
+        if length == self.history_mask.shape[1]:
+            return self
+        return replace(self, history_fields=self.history_fields[:, :length],
+                       history_mask=self.history_mask[:, :length])
 
     def validate(self, spec: FeatureSpec) -> FeatureBatch:
         """Raise ValueError naming the first field whose shape or ids do not fit `spec`."""
@@ -335,7 +352,8 @@ def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,
 
 def iterate_batches(full: FeatureBatch, batch_size: int, shuffle: bool = False, seed: int = 0,
                     device: str | torch.device = "cpu") -> Iterator[FeatureBatch]:
-    """Mini-batches of requests of `full`, in order or shuffled with a seeded permutation."""
+    """Mini-batches of requests of `full`, in order or shuffled with a seeded permutation,
+    each cut to its longest history (`FeatureBatch.trim_history`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = (torch.randperm(len(full), generator=torch.Generator().manual_seed(seed))
@@ -343,7 +361,7 @@ def iterate_batches(full: FeatureBatch, batch_size: int, shuffle: bool = False, 
     for start in range(0, len(full), batch_size):
         rows = (order[start:start + batch_size] if order is not None
                 else slice(start, start + batch_size))
-        yield full.index(rows).to(device)
+        yield full.index(rows).trim_history().to(device)
 
 
 __all__ = ["FeatureBatch", "FeatureSpec", "batch_from_logs", "build_batch", "iterate_batches",

@@ -75,6 +75,22 @@ def test_every_model_scores_observations(name, obs):
     np.testing.assert_allclose(model.score(single)[0], scores[2], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_chunked_trimmed_scoring_equals_one_full_pass(name, logged):
+    """`score` sorts requests by history length, scores chunks cut to their longest history:
+    every model masks padding, so the scores equal one pass over the full-length batch."""
+    batch = logged.index(slice(len(logged) - 60, len(logged)))  # late visits: histories vary
+    model = make_model(name, SPEC, seed=1).eval()
+    with torch.inference_mode():
+        reference = model(batch).masked_fill(~batch.candidate_mask, PADDED_SCORE).numpy()
+    model.score_chunk = 7
+    lengths = batch.history_mask.sum(1)
+    assert 0 < lengths.max() < SPEC.history_length and lengths.min() < lengths.max()
+    short = batch.index(batch.history_order()[-7:]).trim_history()
+    assert short.history_mask.shape[1] == lengths.max()  # cut to the longest real history
+    np.testing.assert_allclose(model.score(batch), reference, rtol=1e-4, atol=1e-5)
+
+
 def test_seeded_construction():
     a, b = make_model("din", SPEC, seed=3), make_model("din", SPEC, seed=3)
     c = make_model("din", SPEC, seed=4)
@@ -421,6 +437,9 @@ def test_neumf_prediction_layer_from_pretrained_halves(logged):
     batch = logged.index(slice(0, 20))
     assert torch.allclose(neumf(batch), 0.5 * gmf(batch) + 0.5 * mlp(batch), atol=1e-6)
     assert torch.equal(neumf.gmf_user.weight, gmf.gmf_user.weight)
+    before = neumf.predict.weight.clone()
+    neumf.prepare(logged)  # pretrained already: an online refit must not start over
+    assert torch.equal(neumf.predict.weight, before)
 
 
 def test_collaborative_models_use_ids_only(logged):

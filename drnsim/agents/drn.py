@@ -55,7 +55,7 @@ from drnsim.agents.learned import StaticModelAgent
 from drnsim.envs import scores_from_ranking
 from drnsim.features import batch_from_logs
 from drnsim.metrics import ActivenessTracker
-from drnsim.models.training import resolve_device
+from drnsim.models.training import adam, resolve_device
 from drnsim.replay import NextVisitReplay
 
 MINUTE = 60.0
@@ -186,7 +186,7 @@ class DRNAgent(StaticModelAgent):
         optimiser, the replay memory, the activeness tracker and the update schedules."""
         super().bind(env)
         self.target = copy.deepcopy(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.optimizer = adam(self.model.parameters(), lr=self.lr)
         self.replay = NextVisitReplay(self.memory, self.config.n_users)
         self.activeness = ActivenessTracker(self.config.n_users)
         clock = unwrap_env(env).world.clock

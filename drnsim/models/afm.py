@@ -14,6 +14,8 @@ from drnsim.models.layers import AttentionPooling, FieldEmbedder, FirstOrder, pa
 class AFM(RankingModel):
     """Attention-weighted pairwise interactions."""
 
+    score_chunk = 8  # (candidates x history/pairs x hidden) intermediates
+
     def __init__(self, spec: FeatureSpec, dim: int = 16, attention_dim: int = 16):
         super().__init__(spec)
         self.linear = FirstOrder(spec)

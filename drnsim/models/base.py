@@ -18,6 +18,10 @@ PADDED_SCORE = -1e9
 class RankingModel(nn.Module):
     """Scores every candidate of a request: `forward(batch) -> (B, N)` click logits."""
 
+    #: Requests per forward pass in `score`: chunks keep the (requests x candidates x
+    #: history) intermediates of the sequence models in cache.
+    score_chunk = 32
+
     def __init__(self, spec: FeatureSpec):
         super().__init__()
         self.spec = spec
@@ -55,7 +59,9 @@ class RankingModel(nn.Module):
     @torch.inference_mode()
     def score(self, obs: dict | FeatureBatch) -> np.ndarray:
         """Click logits (B, N) of an observation (single or batched) or a FeatureBatch, in
-        eval mode without gradients; padded candidates get PADDED_SCORE."""
+        eval mode without gradients; padded candidates get PADDED_SCORE. Requests are scored
+        in chunks of `score_chunk`, sorted by history length and each cut to its longest
+        history (`FeatureBatch.trim_history`: the same scores, less padding)."""
         device = self.device
         batch = (obs.to(device) if isinstance(obs, FeatureBatch)
                  else build_batch(obs, self.spec, device=device))
@@ -63,7 +69,12 @@ class RankingModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            logits = self(batch)
+            if len(batch) <= self.score_chunk:
+                logits = self(batch.trim_history())
+            else:
+                logits = torch.empty(batch.candidate_mask.shape, device=device)
+                for rows in batch.history_order().split(self.score_chunk):
+                    logits[rows] = self(batch.index(rows).trim_history()).float()
         finally:
             self.train(was_training)
         logits = logits.masked_fill(~batch.candidate_mask, PADDED_SCORE)

@@ -20,6 +20,8 @@ class DIN(RankingModel):
     """Activation-unit pooling of the history per candidate, MLP over [user, interest,
     candidate, dense]."""
 
+    score_chunk = 8  # (candidates x history/pairs x hidden) intermediates
+
     def __init__(self, spec: FeatureSpec, dim: int = 16, hidden: Sequence[int] = (200, 80),
                  attention_hidden: Sequence[int] = (64, 16), activation_name: str = "dice",
                  attention_activation: str = "prelu", l2_mini_batch: float = 0.0):

@@ -43,6 +43,7 @@ class NeuralCF(RankingModel):
             if isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, std=0.01)
         self.predict = nn.Linear(width, 1)
+        self.pretrained = False  # set by load_pretrained; later fits continue from it
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         user, item = batch.user_fields[:, :1], batch.item_fields[..., 0]
@@ -68,10 +69,12 @@ class NeuralCF(RankingModel):
             self.predict.weight.copy_(torch.cat([a * gmf.predict.weight,
                                                  (1 - a) * mlp.predict.weight], 1))
             self.predict.bias.copy_(a * gmf.predict.bias + (1 - a) * mlp.predict.bias)
+        self.pretrained = True
 
     def prepare(self, train: FeatureBatch, **fit_kwargs: Any) -> None:
-        """Pretraining: fit GMF and MLP on the training split, then `load_pretrained`."""
-        if self.variant != "neumf" or not self.pretrain:
+        """Pretraining: fit GMF and MLP on the training split, then `load_pretrained`; once
+        only, so that an online refit continues from the trained NeuMF."""
+        if self.variant != "neumf" or not self.pretrain or self.pretrained:
             return
         gmf = NeuralCF(self.spec, self.dim, self.mlp_hidden, "gmf")
         mlp = NeuralCF(self.spec, self.dim, self.mlp_hidden, "mlp")

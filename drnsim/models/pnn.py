@@ -19,6 +19,8 @@ PRODUCTS = {"inner": inner_products, "outer": outer_product}
 class PNN(RankingModel):
     """`product='inner'` (IPNN) or `'outer'` (OPNN)."""
 
+    score_chunk = 8  # (candidates x history/pairs x hidden) intermediates
+
     def __init__(self, spec: FeatureSpec, dim: int = 16, product: str = "inner",
                  hidden: Sequence[int] = (128, 64)):
         super().__init__(spec)
