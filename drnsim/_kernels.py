@@ -1,63 +1,62 @@
 """Compiled per-visit loops of the simulator's hot path (numba, cached on disk).
 
 Each kernel loops over the B visits of a batch and over that visit's few candidates and
-history entries, which numpy can only express through (B, N, L) temporaries. They hold no
-state and draw no random numbers: `world.py` and `users.py` own the semantics and call these
-for speed; the equations are restated at each kernel.
+history entries, which numpy can only express through (B, N, L) temporaries; the heavier ones
+run the visits on all cores (`prange`; each visit writes only its own rows, so the results do
+not depend on the thread count). They hold no state and draw no random numbers: `world.py`
+and `users.py` own the semantics and call these for speed; the equations are restated at each
+kernel.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from numba import njit, prange, uint64
 
 from drnsim._random import absorb, to_uniform
 
 N_WINDOWS = 4
 
 
-@njit(cache=True)
-def gather_history(users, ring_items, ring_times, ring_ptr, ring_len, out_items, out_times):
-    """Chronological history (oldest first, padding -1 after) from each user's ring buffer."""
-    hist_len = ring_items.shape[1]
-    for b in range(users.shape[0]):
-        u = users[b]
-        length = ring_len[u]
-        start = ring_ptr[u] - length
-        for slot in range(hist_len):
-            if slot < length:
-                pos = (start + slot) % hist_len
-                out_items[b, slot] = ring_items[u, pos]
-                out_times[b, slot] = ring_times[u, pos]
-            else:
-                out_items[b, slot] = -1
-                out_times[b, slot] = 0.0
+@njit(cache=True, inline="always")
+def _ring_start(ring_ptr, ring_len, hist_len, u):
+    """Ring position of user u's oldest stored click (slot s is at (start + s) % L)."""
+    return (ring_ptr[u] - ring_len[u]) % hist_len
 
 
-@njit(cache=True)
-def fill_observation(times, candidates, hist_items, hist_times, item_topic, item_provider,
-                     item_pub, item_clicks, click_decay, windows, n_topics, n_providers,
-                     cand_topic, cand_provider, cand_age, popularity, topic_clicks,
-                     provider_clicks, hist_topic, hist_provider, hist_age):
-    """Candidate and history features of B visits (DESIGN.md section 3).
+@njit(cache=True, parallel=True)
+def fill_observation(users, times, candidates, ring_items, ring_times, ring_ptr, ring_len,
+                     item_topic, item_provider, item_pub, item_clicks, click_decay, windows,
+                     n_topics, n_providers, hist_items, cand_topic, cand_provider, cand_age,
+                     popularity, topic_clicks, provider_clicks, hist_topic, hist_provider,
+                     hist_age):
+    """Candidate and history features of B visits (DESIGN.md section 3), one visit per
+    thread; the history is read from each user's click ring, oldest first, padding (-1)
+    after.
 
     popularity[b, n, w] = decayed clicks of the item in window w (counts < 1e-6 read as 0);
     topic_clicks[b, n, w] = the user's clicks within window w on the candidate's topic
     (likewise providers), counted from the history."""
-    topic_counts = np.zeros((n_topics, N_WINDOWS), np.float32)
-    provider_counts = np.zeros((n_providers, N_WINDOWS), np.float32)
     n_hist = hist_items.shape[1]
-    for b in range(candidates.shape[0]):
+    for b in prange(candidates.shape[0]):
+        topic_counts = np.zeros((n_topics, N_WINDOWS), np.float32)
+        provider_counts = np.zeros((n_providers, N_WINDOWS), np.float32)
         t = times[b]
+        u = users[b]
+        length = ring_len[u]
+        start = _ring_start(ring_ptr, ring_len, n_hist, u)
         for slot in range(n_hist):
-            item = hist_items[b, slot]
-            if item < 0:
+            if slot >= length:
+                hist_items[b, slot] = -1
                 hist_topic[b, slot] = -1
                 hist_provider[b, slot] = -1
                 hist_age[b, slot] = 0.0
                 continue
+            pos = (start + slot) % n_hist
+            item = ring_items[u, pos]
             topic, provider = item_topic[item], item_provider[item]
-            age = t - hist_times[b, slot]
+            age = t - ring_times[u, pos]
+            hist_items[b, slot] = item
             hist_topic[b, slot] = topic
             hist_provider[b, slot] = provider
             hist_age[b, slot] = age
@@ -85,36 +84,33 @@ def fill_observation(times, candidates, hist_items, hist_times, item_topic, item
                 popularity[b, n, w] = count if count >= 1e-6 else 0.0
                 topic_clicks[b, n, w] = topic_counts[topic, w]
                 provider_clicks[b, n, w] = provider_counts[provider, w]
-        for slot in range(n_hist):  # reset only what this visit touched
-            item = hist_items[b, slot]
-            if item >= 0:
-                topic_counts[item_topic[item], :] = 0.0
-                provider_counts[item_provider[item], :] = 0.0
 
 
-@njit(cache=True)
-def attractiveness(times, items, interest, channel_weight, item_vector, item_quality, item_pub,
-                   item_topic, hist_items, hist_times, coef, out):
+@njit(cache=True, parallel=True)
+def attractiveness(users, times, items, interest, channel_weight, item_vector, item_quality,
+                   item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len, coef, out):
     """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i - b3 age / tau - b4 seen_ui
-    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items.
+    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items. One
+    visit per thread; the user's clicks are read from their ring.
 
     coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat)."""
     b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
-    n_hist = hist_items.shape[1]
-    recency = np.zeros(n_hist)
-    hist_topic = np.full(n_hist, -1)
+    n_hist = ring_items.shape[1]
     n_channels, dim = interest.shape[1], interest.shape[2]
-    for b in range(items.shape[0]):
+    for b in prange(items.shape[0]):
         t = times[b]
-        for slot in range(n_hist):
-            item = hist_items[b, slot]
-            if item >= 0:
-                recency[slot] = np.exp(-(t - hist_times[b, slot]) * inv_sat)
-                hist_topic[slot] = item_topic[item]
-            else:
-                recency[slot] = 0.0
-                hist_topic[slot] = -1
+        u = users[b]
+        length = ring_len[u]
+        start = _ring_start(ring_ptr, ring_len, n_hist, u)
+        recency = np.empty(length)
+        clicked = np.empty(length, np.int64)
+        clicked_topic = np.empty(length, np.int64)
+        for slot in range(length):
+            pos = (start + slot) % n_hist
+            clicked[slot] = ring_items[u, pos]
+            clicked_topic[slot] = item_topic[clicked[slot]]
+            recency[slot] = np.exp(-(t - ring_times[u, pos]) * inv_sat)
         for j in range(items.shape[1]):
             item = items[b, j]
             if item < 0:
@@ -124,38 +120,78 @@ def attractiveness(times, items, interest, channel_weight, item_vector, item_qua
             for m in range(n_channels):
                 dot = 0.0
                 for k in range(dim):
-                    dot += interest[b, m, k] * item_vector[item, k]
-                relevance = max(relevance, channel_weight[b, m] * dot)
+                    dot += interest[u, m, k] * item_vector[item, k]
+                relevance = max(relevance, channel_weight[u, m] * dot)
             seen = 0.0
             satiation = 0.0
             topic = item_topic[item]
-            for slot in range(n_hist):
-                if hist_items[b, slot] == item:
+            for slot in range(length):
+                if clicked[slot] == item:
                     seen = 1.0
-                if hist_topic[slot] == topic:
+                if clicked_topic[slot] == topic:
                     satiation += recency[slot]
             logit = (b0 + b1 * relevance + b2 * item_quality[item] - fresh * (t - item_pub[item])
                      - b4 * seen - b5 * satiation)
             out[b, j] = 1.0 / (1.0 + np.exp(-logit))
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
+def record_clicks(users, times, clicked_items, item_vector, interest, channel_weight,
+                  ring_items, ring_times, ring_ptr, ring_len, eta):
+    """Append each visit's clicks (B, K; -1 = none) to the user's click ring, and reinforce
+    the channel that best explains each click, m* = argmax_m w_m <u_m, v_i>:
+    u_m* <- u_m* + eta (v_i - u_m*), every pull computed from the interests before the visit
+    (DESIGN.md section 2). Users of a batch are distinct: one visit per thread."""
+    n_hist = ring_items.shape[1]
+    n_channels, dim = interest.shape[1], interest.shape[2]
+    eta32 = np.float32(eta)
+    for b in prange(users.shape[0]):
+        u = users[b]
+        pulls = np.zeros((n_channels, dim), np.float32)
+        for k in range(clicked_items.shape[1]):
+            item = clicked_items[b, k]
+            if item < 0:
+                continue
+            pos = ring_ptr[u]
+            ring_items[u, pos] = item
+            ring_times[u, pos] = times[b]
+            ring_ptr[u] = (pos + 1) % n_hist
+            ring_len[u] = min(ring_len[u] + 1, n_hist)
+            best, best_m = -np.inf, 0
+            for m in range(n_channels):
+                dot = np.float32(0.0)
+                for d in range(dim):
+                    dot += interest[u, m, d] * item_vector[item, d]
+                if dot * channel_weight[u, m] > best:
+                    best, best_m = dot * channel_weight[u, m], m
+            for d in range(dim):
+                pulls[best_m, d] += eta32 * (item_vector[item, d] - interest[u, best_m, d])
+        for m in range(n_channels):
+            for d in range(dim):
+                interest[u, m, d] += pulls[m, d]
+
+
+@njit(cache=True, parallel=True)
 def rank_slates(scores, mask, out):
     """Top-K candidate indices per row into out (B, K): descending score, ties to the lower
-    index, masked candidates never; unfilled slots -1."""
+    index, masked candidates never; unfilled slots -1. One pass per row with the K best so
+    far kept sorted in registers-sized buffers (insertion only when a score beats the K-th)."""
     k = out.shape[1]
-    for b in range(scores.shape[0]):
+    for b in prange(scores.shape[0]):
+        best = np.empty(k, scores.dtype)
         filled = 0
         for n in range(scores.shape[1]):
             if not mask[b, n]:
                 continue
             s = scores[b, n]
-            if filled == k and not s > scores[b, out[b, k - 1]]:
+            if filled == k and not s > best[k - 1]:
                 continue
             pos = filled if filled < k else k - 1
-            while pos > 0 and s > scores[b, out[b, pos - 1]]:
+            while pos > 0 and s > best[pos - 1]:
+                best[pos] = best[pos - 1]
                 out[b, pos] = out[b, pos - 1]
                 pos -= 1
+            best[pos] = s
             out[b, pos] = n
             if filled < k:
                 filled += 1
@@ -164,21 +200,67 @@ def rank_slates(scores, mask, out):
 
 
 @njit(cache=True)
-def ou_step(users, dt_days, interest, channel_topic, centroids, theta, scale, noise):
-    """Ornstein-Uhlenbeck drift of each visiting user's channels over dt, in place:
+def add_clicks(clicks, items, times, ref_time, windows):
+    """Decayed click counters: clicks[i, w] += exp((t - ref_time) / window_w) per click."""
+    for j in range(items.shape[0]):
+        for w in range(windows.shape[0]):
+            clicks[items[j], w] += np.exp((times[j] - ref_time) / windows[w])
+
+
+@njit(cache=True, parallel=True)
+def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, interest,
+           centroids, features, age_logits, gender_logits, region_logits, trend, trend_start,
+           jump_key, jump_rate, theta, scale, noise):
+    """Bring each visiting user's channels forward to the visit time, in place (DESIGN.md
+    section 2); users of a batch are distinct, one per thread.
+
+    Jumps first: while the channel's next jump time t_j <= t, it lands on topic
+    argmax_c(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the coin
+    hash(key, 1, channel, jump number, c); u_m restarts at the centroid and the next jump
+    follows after Exp(rho), coin hash(key, 0, channel, jump number + 1). Then the
+    Ornstein-Uhlenbeck step from the last touch (or the last jump) to t:
     u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi."""
-    for b in range(users.shape[0]):
+    n_channels, dim = interest.shape[1], interest.shape[2]
+    n_topics = trend.shape[1]
+    for b in prange(users.shape[0]):
         u = users[b]
-        for m in range(interest.shape[1]):
-            decay = np.exp(-theta * dt_days[b, m])
+        t = times[b]
+        for m in range(n_channels):
+            restart = last_evolved[u]
+            while next_jump[u, m] <= t:
+                k = jump_count[u, m]
+                t_jump = next_jump[u, m]
+                hour = max(int(np.floor((t_jump - trend_start) / 3600.0)), 0)
+                flat = absorb(absorb(jump_key, uint64(1)), uint64(u * n_channels + m))
+                state = absorb(flat, uint64(k))
+                best, topic = -np.inf, 0
+                for c in range(n_topics):
+                    preference = (age_logits[features[u, 0], c] + gender_logits[features[u, 1], c]
+                                  + region_logits[features[u, 2], c])
+                    coin = to_uniform(absorb(state, uint64(c)))
+                    value = trend[hour, c] + preference - np.log(-np.log(coin))
+                    if value > best:
+                        best, topic = value, c
+                channel_topic[u, m] = topic
+                for d in range(dim):
+                    interest[u, m, d] = centroids[topic, d]
+                restart = t_jump
+                jump_count[u, m] = k + 1
+                gap_coin = to_uniform(absorb(absorb(absorb(jump_key, uint64(0)),
+                                                    uint64(u * n_channels + m)), uint64(k + 1)))
+                next_jump[u, m] = t_jump - np.log(gap_coin) / jump_rate
+            dt_days = max(t - restart, 0.0) / 86400.0
+            decay = np.exp(-theta * dt_days)
             std = scale * np.sqrt((1.0 - decay * decay) / (2.0 * theta))
-            centre = centroids[channel_topic[u, m]]
-            for k in range(interest.shape[2]):
-                interest[u, m, k] = (centre[k] + (interest[u, m, k] - centre[k]) * decay
-                                     + std * noise[b, m, k])
+            topic = channel_topic[u, m]
+            for d in range(dim):
+                centre = centroids[topic, d]
+                interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay \
+                    + std * noise[b, m, d]
+        last_evolved[u] = t
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def candidates(lo, hi, n_fresh, key, users, visit_numbers, out_ids):
     """Each visit's candidates: the n_fresh newest live items [hi - n_fresh, hi) newest
     first, then one item per equal stratum of the older live pool [lo, hi - n_fresh), drawn
@@ -186,7 +268,7 @@ def candidates(lo, hi, n_fresh, key, users, visit_numbers, out_ids):
     too small. Live items are an index range because news is stored in publication order."""
     n_total = out_ids.shape[1]
     n_sampled = n_total - n_fresh
-    for b in range(users.shape[0]):
+    for b in prange(users.shape[0]):
         for j in range(n_fresh):
             item = hi[b] - 1 - j
             out_ids[b, j] = item if item >= lo[b] else -1

@@ -37,6 +37,13 @@ class ItemTable(Protocol):
     topic: np.ndarray  # (n_items,) int32
 
 
+class TopicTrend(Protocol):
+    """The trending topic logits jumps land by (the world's news stream provides them)."""
+
+    def hourly_logits(self, until: float) -> tuple[np.ndarray, float]:
+        """The hourly table (hours, T) covering times up to `until`, and its start time."""
+
+
 class UserPopulation:
     """Hidden and observable state of all users, as arrays of length U."""
 
@@ -114,48 +121,27 @@ class UserPopulation:
         flat = users.astype(np.int64) * self.config.n_channels + channels
         return -np.log(hash_uniform(self.jump_key, 0, flat, k)) / rate
 
-    def evolve(self, users: np.ndarray, times: np.ndarray, topic_logits_at) -> None:
-        """Bring the interests of `users` forward to `times` (jumps, then OU drift).
-
-        `topic_logits_at(times) -> (n, T)` gives the trending topic logits; a jumping channel
-        lands on topic c with probability softmax(trend + feature preference)_c.
-        """
+    def evolve(self, users: np.ndarray, times: np.ndarray, trend: TopicTrend) -> None:
+        """Bring the interests of `users` (distinct) forward to `times`: topic jumps, then OU
+        drift (`_kernels.evolve`). A jumping channel lands on topic c with probability
+        softmax(trend + feature preference)_c, the trend of the jump's hour."""
         cfg = self.config
-        restart = np.repeat(self.last_evolved[users][:, None], cfg.n_channels, axis=1)
-        due = self.next_jump[users] <= times[:, None]
-        while due.any():
-            b, m = np.nonzero(due)
-            u = users[b]
-            k = self.jump_count[u, m]
-            t_jump = self.next_jump[u, m]
-            logits = topic_logits_at(t_jump) + self.preference_logits(u)
-            flat = (u.astype(np.int64) * cfg.n_channels + m)[:, None]
-            gumbel = -np.log(-np.log(hash_uniform(self.jump_key, 1, flat, k[:, None],
-                                                  np.arange(cfg.n_topics)[None, :])))
-            topic = np.argmax(logits + gumbel, axis=1)
-            self.channel_topic[u, m] = topic
-            self.interest[u, m] = self.centroids[topic]
-            restart[b, m] = t_jump
-            self.jump_count[u, m] = k + 1
-            self.next_jump[u, m] = t_jump + self._jump_gaps(u, m, k + 1)
-            due = self.next_jump[users] <= times[:, None]
-
-        dt_days = np.maximum(times[:, None] - restart, 0.0) / DAY  # (B, M)
+        table, start = trend.hourly_logits(float(times.max()) if len(times) else 0.0)
         noise = self.drift_rng.standard_normal((len(users), cfg.n_channels, cfg.latent_dim),
                                                dtype=np.float32)
-        kernels.ou_step(users, dt_days, self.interest, self.channel_topic, self.centroids,
-                        cfg.drift_reversion_per_day, self.ou_scale, noise)
-        self.last_evolved[users] = times
+        kernels.evolve(users, times, self.last_evolved, self.next_jump, self.jump_count,
+                       self.channel_topic, self.interest, self.centroids, self.features,
+                       *self._feature_topic_logits, table, start, self.jump_key,
+                       cfg.jump_rate_per_day / DAY, cfg.drift_reversion_per_day, self.ou_scale,
+                       noise)
 
     # ------------------------------------------------------------------------------------
-    def history(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Chronological clicked items and click times, each (B, L), oldest first, valid
-        entries first and padding (item -1) after; plus the validity mask."""
-        shape = (len(users), self.config.history_length)
-        items, times = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.float32)
-        kernels.gather_history(users, self.hist_item, self.hist_time, self.hist_ptr,
-                               self.hist_len, items, times)
-        return items, times, items >= 0
+    @property
+    def click_ring(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each user's last L clicks as a ring: items (U, L), times (U, L), the next write
+        position and the number stored (U,). Slot s of the chronological history (oldest
+        first) is at (ptr - len + s) % L; the kernels read it in place."""
+        return self.hist_item, self.hist_time, self.hist_ptr, self.hist_len
 
     def attractiveness(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
                        news: ItemTable) -> np.ndarray:
@@ -164,42 +150,24 @@ class UserPopulation:
         - b4 seen_ui - b5 satiation), satiation = sum over the user's clicks on the item's
         topic of exp(-(t - t_click) / tau_sat)."""
         cfg = self.config
-        hist_items, hist_times, _ = self.history(users)
         coef = np.array([cfg.click_bias, cfg.relevance_weight, cfg.quality_weight,
                          cfg.freshness_weight / (cfg.freshness_tau_hours * HOUR),
                          cfg.seen_penalty, cfg.satiation_strength,
                          1.0 / (cfg.satiation_hours * HOUR)])
         out = np.empty(items.shape, dtype=np.float64)
-        kernels.attractiveness(times, items, self.interest[users], self.channel_weight[users],
+        kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
                                news.vector, news.quality, news.pub_time, news.topic,
-                               hist_items, hist_times, coef, out)
+                               *self.click_ring, coef, out)
         return out
 
     # ------------------------------------------------------------------------------------
-    def record_clicks(self, users: np.ndarray, times: np.ndarray, clicked_items: np.ndarray,
-                      clicked_vectors: np.ndarray) -> None:
+    def record_clicks(self, users: np.ndarray, times: np.ndarray,
+                      clicked_items: np.ndarray, item_vector: np.ndarray) -> None:
         """Append clicks (B, K; -1 where none) to the history ring and reinforce the channel
-        that best explains each click: u_m <- u_m + eta (v_i - u_m)."""
-        cfg = self.config
-        clicked = clicked_items >= 0
-        b, k = np.nonzero(clicked)
-        if len(b) == 0:
-            return
-        u = users[b]
-        order_in_visit = np.cumsum(clicked, axis=1)[b, k] - 1
-        slot = (self.hist_ptr[u] + order_in_visit) % cfg.history_length
-        self.hist_item[u, slot] = clicked_items[b, k]
-        self.hist_time[u, slot] = times[b]
-        n_clicks = clicked.sum(axis=1)
-        self.hist_ptr[users] = (self.hist_ptr[users] + n_clicks) % cfg.history_length
-        self.hist_len[users] = np.minimum(self.hist_len[users] + n_clicks, cfg.history_length)
-
-        vec = clicked_vectors[b, k]  # (C, d)
-        explain = np.argmax(np.einsum("cmd,cd->cm", self.interest[u], vec)
-                            * self.channel_weight[u], axis=1)
-        pull = cfg.reinforcement_rate * (vec - self.interest[u, explain])
-        flat = self.interest.reshape(-1, cfg.latent_dim)
-        np.add.at(flat, u.astype(np.int64) * cfg.n_channels + explain, pull)
+        that best explains each click: u_m <- u_m + eta (v_i - u_m) (`_kernels.record_clicks`)."""
+        kernels.record_clicks(users, times, clicked_items, item_vector, self.interest,
+                              self.channel_weight, *self.click_ring,
+                              self.config.reinforcement_rate)
 
     def schedule_returns(self, users: np.ndarray, times: np.ndarray,
                          n_clicks: np.ndarray) -> np.ndarray:

@@ -63,14 +63,17 @@ class NewsStream:
         self.start = -cfg.item_lifetime_hours * HOUR  # pool is full at t = 0
         self.trend = self.trend_rng.standard_normal((1, cfg.n_topics))  # hourly topic logits
         self.generated_until = self.start
-        self.pub_time = np.empty(0, dtype=np.float64)
-        self.topic = np.empty(0, dtype=np.int32)
-        self.provider = np.empty(0, dtype=np.int32)
-        self.vector = np.empty((0, cfg.latent_dim), dtype=np.float32)
-        self.quality = np.empty(0, dtype=np.float32)
-        # Decayed click counters per item and window, relative to clicks_ref_time: a click at
-        # t adds exp((t - ref) / window); read at time T as counter * exp(-(T - ref) / window).
-        self.clicks = np.empty((0, len(_WINDOWS)), dtype=np.float32)
+        # Item arrays: views of the first len(self) rows of buffers that double when full,
+        # so that generating news costs O(1) amortised per item. `clicks` holds decayed click
+        # counters per window relative to clicks_ref_time: a click at t adds
+        # exp((t - ref) / window); read at time T as counter * exp(-(T - ref) / window).
+        self._buffers = {"pub_time": np.empty(0, np.float64), "topic": np.empty(0, np.int32),
+                         "provider": np.empty(0, np.int32),
+                         "vector": np.empty((0, cfg.latent_dim), np.float32),
+                         "quality": np.empty(0, np.float32),
+                         "clicks": np.empty((0, len(_WINDOWS)), np.float32)}
+        for name, buffer in self._buffers.items():
+            setattr(self, name, buffer)
         self.clicks_ref_time = 0.0
 
     def __len__(self) -> int:
@@ -81,6 +84,11 @@ class NewsStream:
         hours = np.floor((np.asarray(times) - self.start) / HOUR).astype(np.int64)
         self._extend_trend(int(hours.max()) + 1 if hours.size else 1)
         return self.trend[np.clip(hours, 0, None)]
+
+    def hourly_logits(self, until: float) -> tuple[np.ndarray, float]:
+        """The hourly trend table (hours, T) covering times up to `until`, and its start."""
+        self._extend_trend(max(int(np.floor((until - self.start) / HOUR)), 0) + 1)
+        return self.trend, self.start
 
     def _extend_trend(self, n_hours: int) -> None:
         missing = n_hours - len(self.trend)
@@ -107,15 +115,23 @@ class NewsStream:
             eps = self.rng.standard_normal((n, cfg.latent_dim)) / np.sqrt(cfg.latent_dim)
             vec = self.centroids[topic] + cfg.item_noise * eps
             vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-            self.pub_time = np.concatenate([self.pub_time, times])
-            self.topic = np.concatenate([self.topic, topic.astype(np.int32)])
-            self.provider = np.concatenate([self.provider, provider.astype(np.int32)])
-            self.vector = np.concatenate([self.vector, vec.astype(np.float32)])
-            self.quality = np.concatenate(
-                [self.quality, self.rng.standard_normal(n).astype(np.float32)])
-            self.clicks = np.concatenate([self.clicks,
-                                          np.zeros((n, len(_WINDOWS)), dtype=np.float32)])
+            self._append(pub_time=times, topic=topic, provider=provider, vector=vec,
+                         quality=self.rng.standard_normal(n), clicks=0.0)
             self.generated_until = t1
+
+    def _append(self, **columns: np.ndarray | float) -> None:
+        """Append rows to every item array (growing a full buffer to twice its size)."""
+        start = len(self)
+        stop = start + len(columns["pub_time"])
+        for name, values in columns.items():
+            buffer = self._buffers[name]
+            if stop > len(buffer):
+                grown = np.empty((max(2 * len(buffer), stop, 1024),) + buffer.shape[1:],
+                                 buffer.dtype)
+                grown[:start] = buffer[:start]
+                self._buffers[name] = buffer = grown
+            buffer[start:stop] = values
+            setattr(self, name, buffer[:stop])
 
     def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
         """Count clicks (flat arrays) at their times in the decayed counters."""
@@ -124,7 +140,7 @@ class NewsStream:
             self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
             self.clicks[self.clicks < 1e-20] = 0.0  # no float32 denormals
             self.clicks_ref_time = latest
-        np.add.at(self.clicks, items, np.exp((times[:, None] - self.clicks_ref_time) / _WINDOWS))
+        kernels.add_clicks(self.clicks, items, times, self.clicks_ref_time, _WINDOWS)
 
 
 class VisitQueue:
@@ -225,7 +241,7 @@ class World:
         users = users.astype(np.int64)
         self.clock = max(self.clock, float(times[-1]))
         self.news.ensure(float(times.max()))
-        self.users.evolve(users, times, self.news.topic_logits_at)
+        self.users.evolve(users, times, self.news)
         last = self.users.last_visit[users]
         candidates, mask = self._candidates(users, times)
         batch = VisitBatch(users=users, times=times,
@@ -252,7 +268,7 @@ class World:
         """The observation of DESIGN.md section 3 as a nested dict of (B, ...) arrays."""
         cfg, news, users, times = self.config, self.news, batch.users, batch.times
         b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
-        hist_items, hist_times, _ = self.users.history(users)
+        hist_items = np.empty((b, hist), np.int64)
         out = {
             "cand_topic": np.empty((b, n), np.int32), "cand_provider": np.empty((b, n), np.int32),
             "cand_age": np.empty((b, n), np.float32), "popularity": np.empty((b, n, w), np.float32),
@@ -262,9 +278,10 @@ class World:
             "hist_provider": np.empty((b, hist), np.int32),
             "hist_age": np.empty((b, hist), np.float32)}
         click_decay = np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
-        kernels.fill_observation(times, batch.candidates, hist_items, hist_times, news.topic,
-                                 news.provider, news.pub_time, news.clicks, click_decay, _WINDOWS,
-                                 cfg.n_topics, cfg.n_providers, *out.values())
+        kernels.fill_observation(users, times, batch.candidates, *self.users.click_ring,
+                                 news.topic, news.provider, news.pub_time, news.clicks,
+                                 click_decay, _WINDOWS, cfg.n_topics, cfg.n_providers,
+                                 hist_items, *out.values())
         hour = np.floor(times / HOUR).astype(np.int64)
         return {
             "user": {"user_id": users.copy(),
@@ -272,7 +289,7 @@ class World:
             "context": {"hour": (hour % 24).astype(np.int32),
                         "weekday": ((hour // 24) % 7).astype(np.int32),
                         "since_last_visit": batch.gaps.astype(np.float32)},
-            "history": {"item_id": hist_items.astype(np.int64),
+            "history": {"item_id": hist_items,
                         "topic": out["hist_topic"],
                         "provider": out["hist_provider"],
                         "age": out["hist_age"],
@@ -299,6 +316,9 @@ class World:
         same item in the same visit meets the same coin whichever agent shows it, at whatever
         rank (common random numbers)."""
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
+        return self._coins(batch, items)
+
+    def _coins(self, batch: VisitBatch, items: np.ndarray) -> np.ndarray:
         return hash_uniform(self.click_key, batch.users[:, None], batch.visit_numbers[:, None],
                             np.maximum(items, 0))
 
@@ -317,18 +337,20 @@ class World:
     def feedback(self, batch: VisitBatch, shown: np.ndarray) -> np.ndarray:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):
         returns clicks (B, K) bool and applies their consequences."""
-        clicks = self.sample_clicks(self.attractiveness(batch, shown),
-                                    self.click_coins(batch, shown), shown)
-        self.apply_feedback(batch, shown, clicks)
+        items = _take_columns(batch.candidates, shown)
+        appeal = self.users.attractiveness(batch.users, batch.times, items, self.news)
+        clicks = self.sample_clicks(appeal, self._coins(batch, items), shown)
+        self._consequences(batch, items, clicks)
         return clicks
 
     def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
         """Consequences of a batch's clicks: history, interest reinforcement, item
         popularity, and each user's next visit (or churn)."""
-        items = _take_columns(batch.candidates, shown)
+        self._consequences(batch, _take_columns(batch.candidates, shown), clicks)
+
+    def _consequences(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:
         clicked_items = np.where(clicks, items, NO_ITEM)
-        self.users.record_clicks(batch.users, batch.times, clicked_items,
-                                 np.take(self.news.vector, np.maximum(clicked_items, 0), axis=0))
+        self.users.record_clicks(batch.users, batch.times, clicked_items, self.news.vector)
         b, _ = np.nonzero(clicks)
         if len(b):
             self.news.add_clicks(clicked_items[clicks], batch.times[b])

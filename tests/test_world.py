@@ -68,7 +68,7 @@ def test_topic_jump_rate(rate: float):
     users = np.arange(2000)
     days = 10.0
     before = world.users.channel_topic.copy()
-    world.users.evolve(users, np.full(2000, days * DAY), world.news.topic_logits_at)
+    world.users.evolve(users, np.full(2000, days * DAY), world.news)
     jumps = world.users.jump_count.mean()
     assert jumps == pytest.approx(rate * days, abs=0.15)
     changed = (world.users.channel_topic != before).mean()
@@ -80,9 +80,9 @@ def test_jumps_are_exogenous_whatever_the_touch_pattern():
     meets the same interest jumps (common random numbers)."""
     once, often = _world(n_users=300), _world(n_users=300)
     users = np.arange(300)
-    once.users.evolve(users, np.full(300, 6 * DAY), once.news.topic_logits_at)
+    once.users.evolve(users, np.full(300, 6 * DAY), once.news)
     for t in np.linspace(0.3, 6, 20):
-        often.users.evolve(users, np.full(300, t * DAY), often.news.topic_logits_at)
+        often.users.evolve(users, np.full(300, t * DAY), often.news)
     np.testing.assert_array_equal(once.users.jump_count, often.users.jump_count)
     np.testing.assert_array_equal(once.users.channel_topic, often.users.channel_topic)
 
@@ -95,7 +95,7 @@ def test_interest_drift_follows_the_configured_reversion(theta: float):
     start = pop.interest.copy()
     cosines = []
     for delta in (0.25, 0.5, 1.0):
-        pop.evolve(users, np.full(3000, delta * DAY), world.news.topic_logits_at)
+        pop.evolve(users, np.full(3000, delta * DAY), world.news)
         now = pop.interest - world.centroids[pop.channel_topic]
         autocorrelation = (deviation * now).sum() / (deviation * deviation).sum()
         assert autocorrelation == pytest.approx(np.exp(-theta * delta), abs=0.03)
@@ -199,7 +199,7 @@ def test_click_reinforces_the_explaining_channel_by_eta():
     vector = world.news.vector[item]
     before = users.interest[7].copy()
     explain = np.argmax((before @ vector) * users.channel_weight[7])
-    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), vector[None, None])
+    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), world.news.vector)
     np.testing.assert_allclose(users.interest[7, explain],
                                before[explain] + 0.2 * (vector - before[explain]), rtol=1e-5)
     others = [m for m in range(3) if m != explain]
@@ -223,7 +223,7 @@ def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
 
     fresh = appeal(t0)
     clicked = same[:3][None, :]
-    world.users.record_clicks(user, np.array([t0]), clicked, world.news.vector[clicked])
+    world.users.record_clicks(user, np.array([t0]), clicked, world.news.vector)
     after = appeal(t0)
     assert (after[:3] < fresh[:3]).all()  # three recent clicks on the topic satiate it
     np.testing.assert_allclose(after[3:], fresh[3:])  # other topics unaffected

@@ -76,15 +76,19 @@ def action_space(config: WorldConfig) -> spaces.Box:
 
 # ----------------------------------------------------------------------------------------
 def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The action as float64 (shape `shape`); ValueError on a wrong shape, NaN or a score
-    outside [-1, 1] (the error names the argument and the remedy)."""
-    scores = np.asarray(action, dtype=np.float64)
+    """The action as a float array (float32 and float64 kept, anything else as float64) of
+    shape `shape`; ValueError on a wrong shape, NaN or a score outside [-1, 1] (the error
+    names the argument and the remedy)."""
+    scores = np.asarray(action)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
     if scores.shape != shape:
         raise ValueError(f"action must have shape {shape} (one score per candidate), got "
                          f"{scores.shape}; reshape it or check n_candidates")
-    if np.isnan(scores).any():
+    low, high = (scores.min(), scores.max()) if scores.size else (0.0, 0.0)
+    if np.isnan(low) or np.isnan(high):
         raise ValueError("action contains NaN scores; every score must be a number in [-1, 1]")
-    if (np.abs(scores) > 1.0).any():
+    if low < -1.0 or high > 1.0:
         bad = scores[np.abs(scores) > 1.0].flat[0]
         raise ValueError(f"action scores must lie in [-1, 1], got {bad!r}; rescale them or map "
                          "a ranking with drnsim.envs.scores_from_ranking")
@@ -95,8 +99,10 @@ def rank_slates(scores: np.ndarray, mask: np.ndarray, slate_size: int) -> np.nda
     """Top-K candidate indices per row (B, K): descending score, ties to the lower index,
     masked candidates never (their slots are -1)."""
     out = np.empty((scores.shape[0], min(slate_size, scores.shape[1])), dtype=np.int64)
-    kernels.rank_slates(np.ascontiguousarray(scores, dtype=np.float64),
-                        np.ascontiguousarray(mask, dtype=np.bool_), out)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    kernels.rank_slates(np.ascontiguousarray(scores), np.ascontiguousarray(mask, dtype=np.bool_),
+                        out)
     return out
 
 

@@ -6,7 +6,10 @@
   positions; L = L_target + alpha L_aux (eq. 7). Skipped at inference.
 * Interest evolving: attention a_t = softmax_t(h_t W e_a) over valid steps (eq. 9), then an
   AUGRU (eq. 12; AGRU and AIGRU by `gru_mode`) per candidate, whose input-side gates are
-  computed once per request; the final state joins [user, candidate, dense] in an MLP.
+  computed once per request; the final state joins [user, candidate, dense] in an MLP,
+  with the pooled history and its product with the candidate (`pooled_history`, default on)
+  as in the authors' released code (mouna99/dien, model.py: the MLP input is [uid, item_eb,
+  item_his_eb_sum, item_eb * item_his_eb_sum, final_state2]).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from drnsim.features import FeatureBatch, FeatureSpec
 from drnsim.models.base import RankingModel
-from drnsim.models.layers import MLP, AttentionGRU, FieldEmbedder, masked_softmax
+from drnsim.models.layers import MLP, AttentionGRU, FieldEmbedder, masked_pool, masked_softmax
 
 
 def auxiliary_loss(states: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
@@ -41,16 +44,18 @@ class DIEN(RankingModel):
     """GRU extractor + auxiliary loss + attention + AUGRU evolving layer + MLP."""
 
     def __init__(self, spec: FeatureSpec, dim: int = 16, hidden: Sequence[int] = (200, 80),
-                 gru_mode: str = "augru", alpha: float = 1.0, activation_name: str = "dice"):
+                 gru_mode: str = "augru", alpha: float = 1.0, activation_name: str = "dice",
+                 pooled_history: bool = True):
         super().__init__(spec)
         self.embed = FieldEmbedder(spec, dim)
         item_dim = spec.n_item_fields * dim
         self.extractor = nn.GRU(item_dim, item_dim, batch_first=True)
         self.attention_w = nn.Parameter(torch.randn(item_dim, item_dim) / item_dim ** 0.5)
         self.evolution = AttentionGRU(item_dim, item_dim, gru_mode)
-        self.mlp = MLP([spec.n_user_fields * dim, item_dim, item_dim + spec.dense_dim], hidden,
-                       1, activation_name)
-        self.alpha = alpha
+        parts = [spec.n_user_fields * dim, item_dim, item_dim + spec.dense_dim]
+        self.mlp = MLP(parts + [item_dim, item_dim] * pooled_history, hidden, 1,
+                       activation_name)
+        self.alpha, self.pooled_history = alpha, pooled_history
 
     def extract(self, hist: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Extractor states (B, T, H) over the first T = longest-history steps (valid entries
@@ -89,8 +94,11 @@ class DIEN(RankingModel):
         attention = masked_softmax(scores, mask[:, None, :steps])
         final = self.evolution(self.evolution.input_gates(states), attention, mask[:, :steps])
         users = self.embed.users(batch).flatten(1).unsqueeze(1)
-        logits = self.mlp(users, final, torch.cat([cand, batch.dense], -1)).squeeze(-1)
-        return logits, aux
+        parts = [users, final, torch.cat([cand, batch.dense], -1)]
+        if self.pooled_history:
+            pooled = masked_pool(hist, mask, self.embed.pooling).unsqueeze(1)  # (B, 1, H)
+            parts += [pooled, cand * pooled]
+        return self.mlp(*parts).squeeze(-1), aux
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         return self._run(batch, with_aux=False)[0]
