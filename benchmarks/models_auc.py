@@ -1,11 +1,13 @@
 """Held-out AUC of every model trained on logged data, in two worlds.
 
-    .venv/bin/python benchmarks/models_auc.py [--quick] [--users 2000] [--days 3]
+    .venv/bin/python benchmarks/models_auc.py [--quick] [--users 2000] [--days 8] [--seeds 0 1]
 
-For each world, a popularity logging policy with epsilon-greedy exploration serves the users
-for `--days` simulated days (`drnsim.logs.collect_logs`); the earliest 80 % of the visits train
-(with 10 % of them for early stopping), the latest 20 % are held out. A constant predictor
-has AUC 0.5.
+For each world and seed, a popularity logging policy with epsilon-greedy exploration serves
+the users for `--days` simulated days (`drnsim.logs.collect_logs`); the earliest 80 % of the
+visits train (the latest 10 % of those for early stopping and for choosing each model's
+learning rate among `--lrs` by validation loss), the latest 20 % are held out. A constant
+predictor has AUC 0.5. With several seeds the tables show the mean AUC and the sequence
+models' gaps over embedding_mlp with 95 % intervals across seeds (paired: same logs).
 
 * evolving: strong interest evolution, each interest channel jumps to a new topic about twice a
   day (jump_rate_per_day=2): the recent part of the behaviour sequence matters most, so the
@@ -26,6 +28,7 @@ import torch
 from drnsim.config import WorldConfig
 from drnsim.features import FeatureSpec, batch_from_logs
 from drnsim.logs import collect_logs
+from drnsim.metrics import mean_ci
 from drnsim.models import MODELS, make_model
 from drnsim.models.training import evaluate, split_by_time
 
@@ -47,10 +50,10 @@ class PopularWithNoise:
         return pop + 0.3 * self.rng.standard_normal(pop.shape)
 
 
-def run_world(name: str, args: argparse.Namespace, models: list[str]) -> pd.DataFrame:
+def run_world(name: str, args: argparse.Namespace, models: list[str], seed: int) -> pd.DataFrame:
     config = WorldConfig(n_users=args.users, **WORLDS[name])
     start = time.perf_counter()
-    logs = collect_logs(config, PopularWithNoise(args.seed), days=args.days, seed=args.seed,
+    logs = collect_logs(config, PopularWithNoise(seed), days=args.days, seed=seed,
                         batch_size=256, epsilon=args.epsilon)
     spec = FeatureSpec.from_config(config, n_item_buckets=args.item_buckets)
     data = batch_from_logs(logs, spec)
@@ -59,7 +62,7 @@ def run_world(name: str, args: argparse.Namespace, models: list[str]) -> pd.Data
     labels = test.labels[test.candidate_mask]
     constant_loss = float(torch.nn.functional.binary_cross_entropy(
         torch.full_like(labels, base_rate), labels))
-    print(f"\n[{name}] {WORLDS[name]}: {len(logs):,} logged "
+    print(f"\n[{name}, seed {seed}] {WORLDS[name]}: {len(logs):,} logged "
           f"impressions, {len(data):,} visits ({len(train):,} train / {len(test):,} held out), "
           f"CTR {logs['click'].mean():.3f}, logging took {time.perf_counter() - start:.0f}s",
           flush=True)
@@ -67,15 +70,21 @@ def run_world(name: str, args: argparse.Namespace, models: list[str]) -> pd.Data
              "seconds": 0.0}]
     for model_name in models:
         start = time.perf_counter()
-        model = make_model(model_name, spec, seed=args.seed)
-        history = model.fit(train, valid_fraction=0.1, epochs=args.epochs, batch_size=256,
-                            lr=args.lr, patience=args.patience, seed=args.seed)
+        best = None
+        for lr in args.lrs:  # the learning rate with the lowest validation loss wins
+            model = make_model(model_name, spec, seed=seed)
+            history = model.fit(train, valid_fraction=0.1, epochs=args.epochs, batch_size=256,
+                                lr=lr, patience=args.patience, seed=seed)
+            valid_loss = history.valid_loss[history.best_epoch]
+            if best is None or valid_loss < best[0]:
+                best = (valid_loss, lr, model, len(history.train_loss))
+        _, lr, model, epochs = best
         scores = evaluate(model, test)
         rows.append({"model": model_name, "auc": scores["auc"], "log_loss": scores["loss"],
-                     "epochs": len(history.train_loss), "seconds": time.perf_counter() - start})
+                     "lr": lr, "epochs": epochs, "seconds": time.perf_counter() - start})
         print(f"  {model_name:14s} AUC {scores['auc']:.4f}  log loss {scores['loss']:.4f}  "
-              f"({rows[-1]['epochs']} epochs, {rows[-1]['seconds']:.0f}s)", flush=True)
-    return pd.DataFrame(rows).assign(world=name)
+              f"(lr {lr:g}, {epochs} epochs, {rows[-1]['seconds']:.0f}s)", flush=True)
+    return pd.DataFrame(rows).assign(world=name, seed=seed)
 
 
 def main() -> None:
@@ -86,18 +95,19 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=None)
     ap.add_argument("--days", type=float, default=None)
     ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lrs", type=float, nargs="+", default=[2e-3, 5e-4],
+                    help="learning rates tried per model (chosen by validation loss)")
     ap.add_argument("--patience", type=int, default=1,
                     help="epochs without validation improvement before early stopping")
     ap.add_argument("--epsilon", type=float, default=0.3)
     ap.add_argument("--item-buckets", type=int, default=100_003)
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     args.users = args.users or (600 if args.quick else 2000)
     args.days = args.days or (6.0 if args.quick else 8.0)
-    args.epochs = args.epochs or (4 if args.quick else 8)
+    args.epochs = args.epochs or (6 if args.quick else 8)
     torch.set_num_threads(args.threads)
     models = args.models.split(",")
     unknown = sorted(set(models) - set(MODELS))
@@ -105,18 +115,27 @@ def main() -> None:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(MODELS)}")
     static_models = ([m for m in models if m in ("embedding_mlp", *SEQUENCE_MODELS)]
                      if args.quick else models)
-    frames = [run_world("evolving", args, models), run_world("static", args, static_models)]
-    table = pd.concat(frames)
+    frames = [frame for seed in args.seeds
+              for frame in (run_world("evolving", args, models, seed),
+                            run_world("static", args, static_models, seed))]
+    table = pd.concat(frames, ignore_index=True)
     for world, frame in table.groupby("world", sort=False):
-        print(f"\nHeld-out AUC, {world} world (constant predictor = 0.5):")
-        print(frame.drop(columns="world").to_string(index=False, float_format="%.4f"))
-    auc = table.pivot(index="model", columns="world", values="auc")
-    if "embedding_mlp" in auc.index:
-        gaps = (auc.loc[[m for m in SEQUENCE_MODELS if m in auc.index]]
-                - auc.loc["embedding_mlp"])
-        print("\nSequence model AUC minus embedding_mlp AUC (positive = the sequence model is "
-              "better):")
-        print(gaps[["evolving", "static"]].to_string(float_format="%+.4f"))
+        print(f"\nHeld-out AUC, {world} world, mean over seeds {args.seeds} (constant = 0.5):")
+        summary = frame.groupby("model", sort=False).agg(
+            auc=("auc", "mean"), log_loss=("log_loss", "mean"), epochs=("epochs", "mean"),
+            lr=("lr", lambda lrs: ",".join(f"{x:g}" for x in lrs)))
+        print(summary.to_string(float_format="%.4f"))
+    auc = table.pivot_table(index=["world", "seed"], columns="model", values="auc")
+    if "embedding_mlp" in auc.columns:
+        print("\nSequence model AUC minus embedding_mlp AUC, paired per seed (positive = the "
+              "sequence model is better), mean [95% interval]:")
+        for model in [m for m in SEQUENCE_MODELS if m in auc.columns]:
+            cells = []
+            for world in ("evolving", "static"):
+                gap = (auc[model] - auc["embedding_mlp"]).xs(world, level="world").dropna()
+                mean, low, high = mean_ci(gap)
+                cells.append(f"{world} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+            print(f"  {model:6s} " + "   ".join(cells))
     beaten = table[(table.model != "constant") & (table.auc <= 0.5)]
     print("\nevery model beats the constant predictor" if beaten.empty else
           f"\nmodels not beating the constant predictor: {beaten[['world', 'model']].values}")

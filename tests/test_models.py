@@ -21,6 +21,7 @@ from drnsim.models.layers import (
     AttentionPooling,
     CrossLayer,
     Dice,
+    PReLU,
     fm_interaction,
     inner_products,
     ntm_address,
@@ -179,6 +180,15 @@ def test_din_activation_unit_input_padding_and_no_softmax():
     one = unit(keys[:1, :1], query[:1], mask[:1, :1]) @ keys[:1, :1]
     two = unit(keys[:1, [0, 0]], query[:1], mask[:1, :2]) @ keys[:1, [0, 0]]
     assert torch.allclose(two, 2 * one, atol=1e-6)
+
+
+def test_prelu_one_slope_per_last_axis_channel():
+    prelu = PReLU(2)
+    with torch.no_grad():
+        prelu.slope.copy_(torch.tensor([0.25, -1.0]))
+    x = torch.tensor([[[-2.0, -3.0], [4.0, 5.0]]])  # (1, 2, 2): channels on the last axis
+    expected = torch.tensor([[[-0.5, 3.0], [4.0, 5.0]]])
+    assert torch.equal(prelu(x), expected)
 
 
 def test_dice_batch_statistics_and_moving_averages():

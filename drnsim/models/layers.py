@@ -187,7 +187,8 @@ class PReLU(nn.Module):
         self.slope = nn.Parameter(torch.full((dim,), init))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(torch.relu(x), self.slope, x.clamp_max(0.0))
+        # torch's fused kernel on a (rows, channels) view: one pass instead of three
+        return F.prelu(x.reshape(-1, x.shape[-1]), self.slope).view(x.shape)
 
 
 def activation(name: str, dim: int) -> nn.Module:
