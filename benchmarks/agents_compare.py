@@ -37,11 +37,13 @@ def run(agent: str, seed: int, days: float, log_days: float, world: dict,
     """One (agent, seed) run, written to ``path`` (skipped when it exists)."""
     if path.exists():
         return path
+    import numba
     import torch
 
     from drnsim.loop import compare
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one process per core: no threads inside
+    numba.set_num_threads(1)
     start = time.time()
     frame = compare([agent], seeds=[seed], days=days, log_days=log_days, world=world,
                     progress=False)
