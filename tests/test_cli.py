@@ -29,7 +29,7 @@ def drnsim(*args: str | Path, check: bool = True, **kwargs) -> subprocess.Comple
     """Run the console script in a fresh process (`python -m drnsim` where not installed)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([*COMMAND, *map(str, args)],
-                            capture_output=True, text=True, env=env, timeout=300, **kwargs)
+                            capture_output=True, text=True, env=env, timeout=900, **kwargs)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
