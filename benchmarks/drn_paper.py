@@ -41,12 +41,15 @@ METRICS = ["ctr", "precision@5", "ndcg", "ils", "activeness", "return_rate"]
 
 
 def run(job: tuple[str, int], days: float, world: dict, log_days: float) -> pd.DataFrame:
-    """One (agent, seed) run of `drnsim.loop.compare`, single-threaded torch."""
+    """One (agent, seed) run of `drnsim.loop.compare`, single-threaded torch and numba (one
+    process per core)."""
+    import numba
     import torch
 
     from drnsim.loop import compare
 
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     agent, seed = job
     start = time.time()
     frame = compare([agent], seeds=[seed], days=days, world=world, log_days=log_days,

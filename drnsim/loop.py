@@ -267,6 +267,17 @@ def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None
     return frame
 
 
+def _run_one_single_threaded(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """`run_one` in a Ray worker: Ray runs one task per core, so the simulator's kernels
+    (numba) and torch each keep to one thread instead of competing for the cores."""
+    import numba
+    import torch
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    return run_one(*args, **kwargs)
+
+
 def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
                  logs_for: Callable[[int], pd.DataFrame | None], config: WorldConfig,
                  address: str | None, settings: dict[str, Any]) -> list[pd.DataFrame]:
@@ -277,7 +288,7 @@ def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
         raise ImportError("backend='ray' needs Ray: pip install 'drnsim[ray]'") from exc
     if not ray.is_initialized():
         ray.init(address=address)
-    task = ray.remote(run_one)
+    task = ray.remote(_run_one_single_threaded)
     log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}
     return ray.get([task.remote(spec, seed, config, log_refs[seed], **settings)
                     for spec, seed in jobs])
