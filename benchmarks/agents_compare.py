@@ -21,6 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
+# One process per core: the simulator's numba kernels keep to one thread per worker (idle
+# OpenMP threads of several processes would spin on the same cores). Set before numba loads.
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
 import pandas as pd
 
 from drnsim.metrics import episode_values, mean_ci
@@ -37,13 +41,11 @@ def run(agent: str, seed: int, days: float, log_days: float, world: dict,
     """One (agent, seed) run, written to ``path`` (skipped when it exists)."""
     if path.exists():
         return path
-    import numba
     import torch
 
     from drnsim.loop import compare
 
     torch.set_num_threads(1)  # one process per core: no threads inside
-    numba.set_num_threads(1)
     start = time.time()
     frame = compare([agent], seeds=[seed], days=days, log_days=log_days, world=world,
                     progress=False)

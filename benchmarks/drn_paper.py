@@ -22,6 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
+# One process per core: the simulator's numba kernels keep to one thread per worker (idle
+# OpenMP threads of several processes would spin on the same cores). Set before numba loads.
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
 import pandas as pd
 
 from drnsim.loop import summarize
@@ -43,13 +47,11 @@ METRICS = ["ctr", "precision@5", "ndcg", "ils", "activeness", "return_rate"]
 def run(job: tuple[str, int], days: float, world: dict, log_days: float) -> pd.DataFrame:
     """One (agent, seed) run of `drnsim.loop.compare`, single-threaded torch and numba (one
     process per core)."""
-    import numba
     import torch
 
     from drnsim.loop import compare
 
     torch.set_num_threads(1)
-    numba.set_num_threads(1)
     agent, seed = job
     start = time.time()
     frame = compare([agent], seeds=[seed], days=days, world=world, log_days=log_days,

@@ -268,12 +268,11 @@ def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None
 
 
 def _run_one_single_threaded(*args: Any, **kwargs: Any) -> pd.DataFrame:
-    """`run_one` in a Ray worker: Ray runs one task per core, so the simulator's kernels
-    (numba) and torch each keep to one thread instead of competing for the cores."""
-    import numba
+    """`run_one` in a Ray worker: Ray runs one task per core, so torch keeps to one thread
+    (and the simulator's numba kernels too, through the task's NUMBA_NUM_THREADS=1: idle
+    OpenMP threads of several processes would otherwise spin on the same cores)."""
     import torch
 
-    numba.set_num_threads(1)
     torch.set_num_threads(1)
     return run_one(*args, **kwargs)
 
@@ -288,7 +287,8 @@ def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
         raise ImportError("backend='ray' needs Ray: pip install 'drnsim[ray]'") from exc
     if not ray.is_initialized():
         ray.init(address=address)
-    task = ray.remote(_run_one_single_threaded)
+    task = ray.remote(runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1"}})(
+        _run_one_single_threaded)
     log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}
     return ray.get([task.remote(spec, seed, config, log_refs[seed], **settings)
                     for spec, seed in jobs])
