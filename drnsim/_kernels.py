@@ -11,11 +11,17 @@ kernel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import get_num_threads, njit, prange, uint64
 
 from drnsim._random import absorb, to_uniform
 
 N_WINDOWS = 4
+
+
+def n_chunks(n_visits: int) -> int:
+    """Work items of a chunked parallel kernel: a few per thread, so that per-chunk scratch
+    is allocated a handful of times per call rather than once per visit."""
+    return max(min(n_visits, 4 * get_num_threads()), 1)
 
 
 @njit(cache=True, inline="always")
@@ -29,110 +35,147 @@ def fill_observation(users, times, candidates, ring_items, ring_times, ring_ptr,
                      item_topic, item_provider, item_pub, item_clicks, click_decay, windows,
                      n_topics, n_providers, hist_items, cand_topic, cand_provider, cand_age,
                      popularity, topic_clicks, provider_clicks, hist_topic, hist_provider,
-                     hist_age):
-    """Candidate and history features of B visits (DESIGN.md section 3), one visit per
-    thread; the history is read from each user's click ring, oldest first, padding (-1)
-    after.
+                     hist_age, n_chunks):
+    """Candidate and history features of B visits (DESIGN.md section 3), in `n_chunks`
+    chunks of visits spread over the threads; the history is read from each user's click
+    ring, oldest first, padding (-1) after.
 
     popularity[b, n, w] = decayed clicks of the item in window w (counts < 1e-6 read as 0);
     topic_clicks[b, n, w] = the user's clicks within window w on the candidate's topic
     (likewise providers), counted from the history."""
-    n_hist = hist_items.shape[1]
-    for b in prange(candidates.shape[0]):
+    n_visits = candidates.shape[0]
+    for chunk in prange(n_chunks):
+        # scratch per chunk, reset after each visit for the entries it touched
         topic_counts = np.zeros((n_topics, N_WINDOWS), np.float32)
         provider_counts = np.zeros((n_providers, N_WINDOWS), np.float32)
-        t = times[b]
-        u = users[b]
-        length = ring_len[u]
-        start = _ring_start(ring_ptr, ring_len, n_hist, u)
-        for slot in range(n_hist):
-            if slot >= length:
-                hist_items[b, slot] = -1
-                hist_topic[b, slot] = -1
-                hist_provider[b, slot] = -1
-                hist_age[b, slot] = 0.0
-                continue
-            pos = (start + slot) % n_hist
-            item = ring_items[u, pos]
-            topic, provider = item_topic[item], item_provider[item]
-            age = t - ring_times[u, pos]
-            hist_items[b, slot] = item
-            hist_topic[b, slot] = topic
-            hist_provider[b, slot] = provider
-            hist_age[b, slot] = age
+        for b in range(chunk * n_visits // n_chunks, (chunk + 1) * n_visits // n_chunks):
+            _observe_visit(b, users, times, candidates, ring_items, ring_times, ring_ptr,
+                           ring_len, item_topic, item_provider, item_pub, item_clicks,
+                           click_decay, windows, hist_items, cand_topic, cand_provider,
+                           cand_age, popularity, topic_clicks, provider_clicks, hist_topic,
+                           hist_provider, hist_age, topic_counts, provider_counts)
+
+
+@njit(cache=True)
+def _observe_visit(b, users, times, candidates, ring_items, ring_times, ring_ptr, ring_len,
+                   item_topic, item_provider, item_pub, item_clicks, click_decay, windows,
+                   hist_items, cand_topic, cand_provider, cand_age, popularity, topic_clicks,
+                   provider_clicks, hist_topic, hist_provider, hist_age, topic_counts,
+                   provider_counts):
+    """One visit of `fill_observation`; the count scratch is all zeros on entry and exit."""
+    n_hist = hist_items.shape[1]
+    t = times[b]
+    u = users[b]
+    length = ring_len[u]
+    start = _ring_start(ring_ptr, ring_len, n_hist, u)
+    for slot in range(n_hist):
+        if slot >= length:
+            hist_items[b, slot] = -1
+            hist_topic[b, slot] = -1
+            hist_provider[b, slot] = -1
+            hist_age[b, slot] = 0.0
+            continue
+        pos = (start + slot) % n_hist
+        item = ring_items[u, pos]
+        topic, provider = item_topic[item], item_provider[item]
+        age = t - ring_times[u, pos]
+        hist_items[b, slot] = item
+        hist_topic[b, slot] = topic
+        hist_provider[b, slot] = provider
+        hist_age[b, slot] = age
+        for w in range(N_WINDOWS):
+            if age < windows[w]:
+                topic_counts[topic, w] += 1.0
+                provider_counts[provider, w] += 1.0
+    for n in range(candidates.shape[1]):
+        item = candidates[b, n]
+        if item < 0:
+            cand_topic[b, n] = -1
+            cand_provider[b, n] = -1
+            cand_age[b, n] = 0.0
             for w in range(N_WINDOWS):
-                if age < windows[w]:
-                    topic_counts[topic, w] += 1.0
-                    provider_counts[provider, w] += 1.0
-        for n in range(candidates.shape[1]):
-            item = candidates[b, n]
-            if item < 0:
-                cand_topic[b, n] = -1
-                cand_provider[b, n] = -1
-                cand_age[b, n] = 0.0
-                for w in range(N_WINDOWS):
-                    popularity[b, n, w] = 0.0
-                    topic_clicks[b, n, w] = 0.0
-                    provider_clicks[b, n, w] = 0.0
-                continue
-            topic, provider = item_topic[item], item_provider[item]
-            cand_topic[b, n] = topic
-            cand_provider[b, n] = provider
-            cand_age[b, n] = t - item_pub[item]
-            for w in range(N_WINDOWS):
-                count = item_clicks[item, w] * click_decay[b, w]
-                popularity[b, n, w] = count if count >= 1e-6 else 0.0
-                topic_clicks[b, n, w] = topic_counts[topic, w]
-                provider_clicks[b, n, w] = provider_counts[provider, w]
+                popularity[b, n, w] = 0.0
+                topic_clicks[b, n, w] = 0.0
+                provider_clicks[b, n, w] = 0.0
+            continue
+        topic, provider = item_topic[item], item_provider[item]
+        cand_topic[b, n] = topic
+        cand_provider[b, n] = provider
+        cand_age[b, n] = t - item_pub[item]
+        for w in range(N_WINDOWS):
+            count = item_clicks[item, w] * click_decay[b, w]
+            popularity[b, n, w] = count if count >= 1e-6 else 0.0
+            topic_clicks[b, n, w] = topic_counts[topic, w]
+            provider_clicks[b, n, w] = provider_counts[provider, w]
+    for slot in range(length):  # leave the scratch zeroed
+        item = hist_items[b, slot]
+        topic_counts[item_topic[item], :] = 0.0
+        provider_counts[item_provider[item], :] = 0.0
 
 
 @njit(cache=True, parallel=True)
 def attractiveness(users, times, items, interest, channel_weight, item_vector, item_quality,
-                   item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len, coef, out):
+                   item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len, coef, out,
+                   n_chunks):
     """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i - b3 age / tau - b4 seen_ui
-    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items. One
-    visit per thread; the user's clicks are read from their ring.
+    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items. The
+    visits are split in `n_chunks` chunks over the threads; the user's clicks are read from
+    their ring.
 
     coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat)."""
+    n_hist = ring_items.shape[1]
+    n_visits = items.shape[0]
+    for chunk in prange(n_chunks):
+        recency = np.empty(n_hist)  # scratch per chunk: the visit's clicks
+        clicked = np.empty(n_hist, np.int64)
+        clicked_topic = np.empty(n_hist, np.int64)
+        for b in range(chunk * n_visits // n_chunks, (chunk + 1) * n_visits // n_chunks):
+            _visit_attractiveness(b, users, times, items, interest, channel_weight,
+                                  item_vector, item_quality, item_pub, item_topic, ring_items,
+                                  ring_times, ring_ptr, ring_len, coef, out, recency, clicked,
+                                  clicked_topic)
+
+
+@njit(cache=True)
+def _visit_attractiveness(b, users, times, items, interest, channel_weight, item_vector,
+                          item_quality, item_pub, item_topic, ring_items, ring_times, ring_ptr,
+                          ring_len, coef, out, recency, clicked, clicked_topic):
+    """One visit of `attractiveness`, with scratch buffers of length L."""
     b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
     n_hist = ring_items.shape[1]
     n_channels, dim = interest.shape[1], interest.shape[2]
-    for b in prange(items.shape[0]):
-        t = times[b]
-        u = users[b]
-        length = ring_len[u]
-        start = _ring_start(ring_ptr, ring_len, n_hist, u)
-        recency = np.empty(length)
-        clicked = np.empty(length, np.int64)
-        clicked_topic = np.empty(length, np.int64)
+    t = times[b]
+    u = users[b]
+    length = ring_len[u]
+    start = _ring_start(ring_ptr, ring_len, n_hist, u)
+    for slot in range(length):
+        pos = (start + slot) % n_hist
+        clicked[slot] = ring_items[u, pos]
+        clicked_topic[slot] = item_topic[clicked[slot]]
+        recency[slot] = np.exp(-(t - ring_times[u, pos]) * inv_sat)
+    for j in range(items.shape[1]):
+        item = items[b, j]
+        if item < 0:
+            out[b, j] = 0.0
+            continue
+        relevance = -np.inf
+        for m in range(n_channels):
+            dot = 0.0
+            for k in range(dim):
+                dot += interest[u, m, k] * item_vector[item, k]
+            relevance = max(relevance, channel_weight[u, m] * dot)
+        seen = 0.0
+        satiation = 0.0
+        topic = item_topic[item]
         for slot in range(length):
-            pos = (start + slot) % n_hist
-            clicked[slot] = ring_items[u, pos]
-            clicked_topic[slot] = item_topic[clicked[slot]]
-            recency[slot] = np.exp(-(t - ring_times[u, pos]) * inv_sat)
-        for j in range(items.shape[1]):
-            item = items[b, j]
-            if item < 0:
-                out[b, j] = 0.0
-                continue
-            relevance = -np.inf
-            for m in range(n_channels):
-                dot = 0.0
-                for k in range(dim):
-                    dot += interest[u, m, k] * item_vector[item, k]
-                relevance = max(relevance, channel_weight[u, m] * dot)
-            seen = 0.0
-            satiation = 0.0
-            topic = item_topic[item]
-            for slot in range(length):
-                if clicked[slot] == item:
-                    seen = 1.0
-                if clicked_topic[slot] == topic:
-                    satiation += recency[slot]
-            logit = (b0 + b1 * relevance + b2 * item_quality[item] - fresh * (t - item_pub[item])
-                     - b4 * seen - b5 * satiation)
-            out[b, j] = 1.0 / (1.0 + np.exp(-logit))
+            if clicked[slot] == item:
+                seen = 1.0
+            if clicked_topic[slot] == topic:
+                satiation += recency[slot]
+        logit = (b0 + b1 * relevance + b2 * item_quality[item] - fresh * (t - item_pub[item])
+                 - b4 * seen - b5 * satiation)
+        out[b, j] = 1.0 / (1.0 + np.exp(-logit))
 
 
 @njit(cache=True, parallel=True)

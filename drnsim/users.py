@@ -157,7 +157,7 @@ class UserPopulation:
         out = np.empty(items.shape, dtype=np.float64)
         kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
                                news.vector, news.quality, news.pub_time, news.topic,
-                               *self.click_ring, coef, out)
+                               *self.click_ring, coef, out, kernels.n_chunks(len(users)))
         return out
 
     # ------------------------------------------------------------------------------------
