@@ -94,6 +94,26 @@ def test_same_seed_same_actions_identical(vector: bool):
     assert not _tree_equal(first[0][0], other[0][0])
 
 
+def test_results_do_not_depend_on_the_thread_count():
+    """The kernels spread a batch's visits over threads; each visit writes only its own
+    rows, so one thread and all threads give the same episode."""
+    import numba
+
+    def rollout(threads: int):
+        numba.set_num_threads(threads)
+        env = NewsFeedVectorEnv(64, **SMALL)
+        actions = np.random.default_rng(0).uniform(-1, 1, (40, 64, 100)).astype(np.float32)
+        out = [env.reset(seed=3)]
+        out += [env.step(a) for a in actions]
+        return out
+
+    everything = numba.config.NUMBA_NUM_THREADS
+    try:
+        assert _tree_equal(rollout(1), rollout(everything))
+    finally:
+        numba.set_num_threads(everything)
+
+
 def test_single_env_with_prefetch_reproduces_vector_env():
     """The single env serves micro-batches of `prefetch` visits; with the same actions it is
     the vector env with that many slots, visit for visit."""
