@@ -32,7 +32,7 @@ import torch
 from drnsim.config import WorldConfig
 from drnsim.features import FeatureBatch, FeatureSpec
 from drnsim.models import MODELS, make_model
-from drnsim.models.training import masked_bce
+from drnsim.models.training import adam, masked_bce
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DCT = ROOT.parent / "shared" / "peers" / "bench_dct.py"
@@ -66,8 +66,9 @@ def synthetic_batch(spec: FeatureSpec, b: int, n: int, full_history: bool,
 
 
 def train_speed(model, batches: list[FeatureBatch], warmup: int = 2) -> float:
-    """Samples (scored items) per second over Adam steps on `batches`."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    """Samples (scored items) per second over Adam steps on `batches` (the trainer's
+    optimiser, `drnsim.models.training.adam`)."""
+    optimizer = adam(model.parameters(), lr=1e-3)
     model.train()
 
     def step(batch):
