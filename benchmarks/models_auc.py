@@ -13,7 +13,10 @@ models' gaps over embedding_mlp with 95 % intervals across seeds (paired: same l
   day (jump_rate_per_day=2): the recent part of the behaviour sequence matters most, so the
   sequence models (DIN, DIEN, MIMN) should beat embedding_mlp (sum pooling);
 * static: interest evolution switched off (no jumps, no drift, no reinforcement by clicks):
-  the gap should shrink.
+  the gap should shrink;
+* evolving_1ch, static_1ch (`--worlds`): the same two with one interest channel per user,
+  which separates what the sequence models gain from evolution from what they gain from
+  attending over a multi-interest history.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from drnsim.metrics import mean_ci
 from drnsim.models import MODELS, make_model
 from drnsim.models.training import evaluate, split_by_time
 
+NO_EVOLUTION = {"jump_rate_per_day": 0.0, "drift_sigma": 0.0, "reinforcement_rate": 0.0}
 WORLDS = {
     "evolving": {"jump_rate_per_day": 2.0},
-    "static": {"jump_rate_per_day": 0.0, "drift_sigma": 0.0, "reinforcement_rate": 0.0},
+    "static": NO_EVOLUTION,
+    # the same pair with a single interest channel per user (no multi-interest history)
+    "evolving_1ch": {"jump_rate_per_day": 2.0, "n_channels": 1},
+    "static_1ch": {**NO_EVOLUTION, "n_channels": 1},
 }
 SEQUENCE_MODELS = ("din", "dien", "mimn")
 
@@ -90,7 +97,7 @@ def run_world(name: str, args: argparse.Namespace, models: list[str], seed: int)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="smaller world and fewer epochs; static world: embedding_mlp + "
+                    help="smaller world and fewer epochs; worlds after the first: embedding_mlp + "
                          "sequence models only")
     ap.add_argument("--users", type=int, default=None)
     ap.add_argument("--days", type=float, default=None)
@@ -103,6 +110,7 @@ def main() -> None:
     ap.add_argument("--item-buckets", type=int, default=100_003)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--worlds", nargs="+", default=["evolving", "static"], choices=list(WORLDS))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     args.users = args.users or (600 if args.quick else 2000)
@@ -113,11 +121,10 @@ def main() -> None:
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(MODELS)}")
-    static_models = ([m for m in models if m in ("embedding_mlp", *SEQUENCE_MODELS)]
-                     if args.quick else models)
-    frames = [frame for seed in args.seeds
-              for frame in (run_world("evolving", args, models, seed),
-                            run_world("static", args, static_models, seed))]
+    others = ([m for m in models if m in ("embedding_mlp", *SEQUENCE_MODELS)]
+              if args.quick else models)  # models of the worlds after the first
+    frames = [run_world(world, args, models if world == args.worlds[0] else others, seed)
+              for seed in args.seeds for world in args.worlds]
     table = pd.concat(frames, ignore_index=True)
     for world, frame in table.groupby("world", sort=False):
         print(f"\nHeld-out AUC, {world} world, mean over seeds {args.seeds} (constant = 0.5):")
@@ -131,7 +138,7 @@ def main() -> None:
               "sequence model is better), mean [95% interval]:")
         for model in [m for m in SEQUENCE_MODELS if m in auc.columns]:
             cells = []
-            for world in ("evolving", "static"):
+            for world in args.worlds:
                 gap = (auc[model] - auc["embedding_mlp"]).xs(world, level="world").dropna()
                 mean, low, high = mean_ci(gap)
                 cells.append(f"{world} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
