@@ -260,7 +260,8 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
     Jumps first: while the channel's next jump time t_j <= t, it lands on topic
     argmax_c(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the coin
     hash(key, 1, channel, jump number, c); u_m restarts at the centroid and the next jump
-    follows after Exp(rho), coin hash(key, 0, channel, jump number + 1). Then the
+    follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
+    coin `UserPopulation._jump_gaps` draws the first ones from). Then the
     Ornstein-Uhlenbeck step from the last touch (or the last jump) to t:
     u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi."""
     n_channels, dim = interest.shape[1], interest.shape[2]

@@ -81,9 +81,9 @@ class NewsStream:
 
     def topic_logits_at(self, times: np.ndarray) -> np.ndarray:
         """Trending topic logits (n, T) at the given times (hourly grid, random walk)."""
-        hours = np.floor((np.asarray(times) - self.start) / HOUR).astype(np.int64)
-        self._extend_trend(int(hours.max()) + 1 if hours.size else 1)
-        return self.trend[np.clip(hours, 0, None)]
+        times = np.asarray(times)
+        table, start = self.hourly_logits(float(times.max()) if times.size else self.start)
+        return table[np.clip(np.floor((times - start) / HOUR).astype(np.int64), 0, None)]
 
     def hourly_logits(self, until: float) -> tuple[np.ndarray, float]:
         """The hourly trend table (hours, T) covering times up to `until`, and its start."""

@@ -75,13 +75,17 @@ def action_space(config: WorldConfig) -> spaces.Box:
 
 
 # ----------------------------------------------------------------------------------------
+def _as_float(scores: np.ndarray) -> np.ndarray:
+    """float32 and float64 as they are (the ranking kernel takes both), anything else as
+    float64."""
+    return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
+
+
 def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The action as a float array (float32 and float64 kept, anything else as float64) of
     shape `shape`; ValueError on a wrong shape, NaN or a score outside [-1, 1] (the error
     names the argument and the remedy)."""
-    scores = np.asarray(action)
-    if scores.dtype not in (np.float32, np.float64):
-        scores = scores.astype(np.float64)
+    scores = _as_float(np.asarray(action))
     if scores.shape != shape:
         raise ValueError(f"action must have shape {shape} (one score per candidate), got "
                          f"{scores.shape}; reshape it or check n_candidates")
@@ -99,10 +103,8 @@ def rank_slates(scores: np.ndarray, mask: np.ndarray, slate_size: int) -> np.nda
     """Top-K candidate indices per row (B, K): descending score, ties to the lower index,
     masked candidates never (their slots are -1)."""
     out = np.empty((scores.shape[0], min(slate_size, scores.shape[1])), dtype=np.int64)
-    if scores.dtype not in (np.float32, np.float64):
-        scores = scores.astype(np.float64)
-    kernels.rank_slates(np.ascontiguousarray(scores), np.ascontiguousarray(mask, dtype=np.bool_),
-                        out)
+    kernels.rank_slates(np.ascontiguousarray(_as_float(scores)),
+                        np.ascontiguousarray(mask, dtype=np.bool_), out)
     return out
 
 

@@ -74,7 +74,7 @@ class RankingModel(nn.Module):
             else:
                 logits = torch.empty(batch.candidate_mask.shape, device=device)
                 for rows in batch.history_order().split(self.score_chunk):
-                    logits[rows] = self(batch.index(rows).trim_history()).float()
+                    logits[rows] = self(batch.index(rows).trim_history())
         finally:
             self.train(was_training)
         logits = logits.masked_fill(~batch.candidate_mask, PADDED_SCORE)

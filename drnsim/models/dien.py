@@ -53,8 +53,9 @@ class DIEN(RankingModel):
         self.attention_w = nn.Parameter(torch.randn(item_dim, item_dim) / item_dim ** 0.5)
         self.evolution = AttentionGRU(item_dim, item_dim, gru_mode)
         parts = [spec.n_user_fields * dim, item_dim, item_dim + spec.dense_dim]
-        self.mlp = MLP(parts + [item_dim, item_dim] * pooled_history, hidden, 1,
-                       activation_name)
+        if pooled_history:  # + pooled history and its product with the candidate
+            parts += [item_dim, item_dim]
+        self.mlp = MLP(parts, hidden, 1, activation_name)
         self.alpha, self.pooled_history = alpha, pooled_history
 
     def extract(self, hist: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
