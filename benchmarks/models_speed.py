@@ -88,7 +88,9 @@ def train_speed(model, batches: list[FeatureBatch], warmup: int = 2) -> float:
 
 
 def score_latency(model, request: FeatureBatch, calls: int, warmup: int = 5) -> float:
-    """Median milliseconds of `model.score` on one request."""
+    """Median milliseconds of `model.score` on one request, in eval mode (where `fit` leaves
+    a model)."""
+    model.eval()
     for _ in range(warmup):
         model.score(request)
     times = []

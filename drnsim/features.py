@@ -179,7 +179,7 @@ class FeatureBatch:
             values = getattr(self, name).reshape(-1, len(names))
             if values.numel() == 0:
                 continue
-            low, high = values.min(0).values.tolist(), values.max(0).values.tolist()
+            low, high = (v.tolist() for v in torch.aminmax(values, dim=0))
             for j, field in enumerate(names):
                 if low[j] < 0 or high[j] >= vocab[j]:
                     raise ValueError(f"FeatureBatch.{name}[{field}] holds index "

@@ -67,7 +67,8 @@ class RankingModel(nn.Module):
                  else build_batch(obs, self.spec, device=device))
         batch.validate(self.spec)
         was_training = self.training
-        self.eval()
+        if was_training:  # a mode switch walks every submodule: skip it when already in eval
+            self.eval()
         try:
             if len(batch) <= self.score_chunk:
                 logits = self(batch.trim_history())
@@ -76,6 +77,7 @@ class RankingModel(nn.Module):
                 for rows in batch.history_order().split(self.score_chunk):
                     logits[rows] = self(batch.index(rows).trim_history())
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         logits = logits.masked_fill(~batch.candidate_mask, PADDED_SCORE)
         return logits.float().cpu().numpy()

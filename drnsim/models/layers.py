@@ -175,8 +175,12 @@ class Dice(nn.Module):
         self.alpha = nn.Parameter(torch.zeros(dim))
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
-        p = torch.sigmoid(self.bn(s.reshape(-1, s.shape[-1])).reshape(s.shape))
-        return s * (p + (1.0 - p) * self.alpha)
+        if self.training:
+            p = torch.sigmoid(self.bn(s.reshape(-1, s.shape[-1])).reshape(s.shape))
+        else:  # the moving averages fold into one affine map: two passes instead of four
+            scale = (self.bn.running_var + self.bn.eps).rsqrt()
+            p = torch.sigmoid(torch.addcmul(-self.bn.running_mean * scale, s, scale))
+        return s * torch.addcmul(self.alpha, p, 1.0 - self.alpha)  # p s + (1 - p) alpha s
 
 
 class PReLU(nn.Module):
@@ -261,6 +265,7 @@ class ActivationUnit(nn.Module):
                           query.transpose(1, 2).unsqueeze(-1), w_p.t()[None, :, None, :])
         c = F.linear(query, w_a - w_d, self.first.bias)  # (B, N, H)
         h = torch.baddbmm(c.reshape(b, 1, n * hid), keys, m.reshape(b, d, n * hid))
+        del m, c  # the activation's output can take their memory
         scores = self.rest(self.act(h.view(b, -1, n, hid))).squeeze(-1)  # (B, L, N)
         return scores.transpose(1, 2) * mask.unsqueeze(1).to(scores.dtype)
 
