@@ -25,8 +25,10 @@ from urllib.parse import quote
 # OpenMP threads of several processes would spin on the same cores). Set before numba loads.
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+import numpy as np
 import pandas as pd
 
+from drnsim.config import DAY
 from drnsim.metrics import episode_values, mean_ci
 from drnsim.results import write_csv
 
@@ -52,6 +54,61 @@ def run(agent: str, seed: int, days: float, log_days: float, world: dict,
     write_csv(path, frame)
     print(f"  {agent:<24s} seed {seed}  {time.time() - start:7.1f} s", flush=True)
     return path
+
+
+class ColdStartProbe:
+    """Serves random rankings and counts what an id-only model (AutoRec, NeuralCF) faces: per
+    simulated day after the pre-period, the share of candidates and of clicked items whose
+    item id occurs in the pre-period logs (every other item's embedding row never trained)."""
+
+    name = "cold_start_probe"
+
+    def __init__(self, log_days: float) -> None:
+        self.offset, self.logged, self.rows = log_days * DAY, np.empty(0, np.int64), []
+        self.rng = np.random.default_rng(0)
+
+    def warm_start(self, logs: pd.DataFrame) -> None:
+        self.logged = np.unique(logs["item_id"].to_numpy(np.int64))
+
+    def act(self, obs: dict) -> np.ndarray:
+        return self.rng.random(obs["candidates"]["mask"].shape)
+
+    def observe(self, obs: dict, action: np.ndarray, reward: np.ndarray, info: dict) -> None:
+        cand = obs["candidates"]
+        known, mask = np.isin(cand["item_id"], self.logged), cand["mask"].astype(bool)
+        clicked = np.take_along_axis(known, info["shown"], 1)[info["clicks"].astype(bool)]
+        day = max(0, int((info["sim_time"].min() - self.offset) // DAY))
+        self.rows.append((day, int(known[mask].sum()), int(mask.sum()), int(clicked.sum()),
+                          clicked.size))
+
+    def update(self, sim_time: float) -> None:
+        pass
+
+    def table(self) -> pd.DataFrame:
+        sums = pd.DataFrame(self.rows, columns=["day", "known", "candidates", "known_clicks",
+                                                "clicks"]).groupby("day").sum()
+        return pd.DataFrame({"candidates in logs": sums["known"] / sums["candidates"],
+                             "clicks in logs": sums["known_clicks"] / sums["clicks"]})
+
+
+def cold_start(seed: int, days: float, log_days: float, world: dict) -> pd.DataFrame:
+    """`ColdStartProbe`'s table on one seed's world, after the same pre-period and logs as
+    `compare` gives the agents (popular logging policy, epsilon 0.1, 256 visits a step)."""
+    from drnsim.agents import make_agent
+    from drnsim.config import WorldConfig
+    from drnsim.envs import NewsFeedVectorEnv, visits_per_step
+    from drnsim.logs import collect_logs
+    from drnsim.loop import play
+
+    cfg = WorldConfig.coerce(world).replace(episode_days=log_days + days)
+    logs = collect_logs(cfg, make_agent("popular"), days=log_days, seed=seed, epsilon=0.1)
+    env = NewsFeedVectorEnv(num_envs=visits_per_step(256, cfg.n_users), config=cfg)
+    obs, _ = env.reset(seed=seed)
+    obs = play(env, make_agent("popular"), obs, days=log_days, whole_batches=True)
+    probe = ColdStartProbe(log_days)
+    play(env, probe, obs, days=days, logs=logs)
+    env.close()
+    return probe.table()
 
 
 def cost(agent: str) -> int:
@@ -113,12 +170,17 @@ def main() -> None:
                    for agent, seed in tasks]
         paths = [future.result() for future in futures]
     frame = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    frame.to_csv(args.out / "frame.csv", index=False)
+    write_csv(args.out / "frame.csv", frame)
     from drnsim.plotting import plot_curves, plot_summary
 
     plot_curves(frame, "ctr", path=args.out / "ctr_curves.png")
     plot_summary(frame, "ctr", baseline="random", path=args.out / "ctr_lift.png")
     print(report(frame, args.models))
+    shares = pd.concat({seed: cold_start(seed, args.days, args.log_days, world)
+                        for seed in args.seeds}, names=["seed"])
+    print("\nWhat id-only models meet (random rankings; mean over seeds): share of items whose "
+          "id occurs in the pre-period logs, per day after it")
+    print(shares.groupby("day").mean().round(3).to_string())
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drnsim.config import WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
+from drnsim.config import HOUR, WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
 
-HOUR = 3600.0
 N_WINDOWS = len(WINDOWS_SECONDS)
 
 USER_FIELDS = ("user_id", "age", "gender", "region", "device", "hour", "weekday")
