@@ -8,6 +8,7 @@ visits train (the latest 10 % of those for early stopping and for choosing each 
 learning rate among `--lrs` by validation loss), the latest 20 % are held out. A constant
 predictor has AUC 0.5. With several seeds the tables show the mean AUC and the sequence
 models' gaps over embedding_mlp with 95 % intervals across seeds (paired: same logs).
+Every (world, seed) result is cached under `--out`/runs, so more seeds can be added later.
 
 * evolving: strong interest evolution, each interest channel jumps to a new topic about twice a
   day (jump_rate_per_day=2): the recent part of the behaviour sequence matters most, so the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,7 @@ from drnsim.logs import collect_logs
 from drnsim.metrics import mean_ci
 from drnsim.models import MODELS, make_model
 from drnsim.models.training import evaluate, split_by_time
+from drnsim.results import write_csv
 
 NO_EVOLUTION = {"jump_rate_per_day": 0.0, "drift_sigma": 0.0, "reinforcement_rate": 0.0}
 WORLDS = {
@@ -112,6 +115,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--worlds", nargs="+", default=["evolving", "static"], choices=list(WORLDS))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("results/models_auc"),
+                    help="per (world, seed) results are cached under OUT/runs/ (a re-run with "
+                         "the same settings resumes) and the whole table goes to OUT/auc.csv")
     args = ap.parse_args()
     args.users = args.users or (600 if args.quick else 2000)
     args.days = args.days or (6.0 if args.quick else 8.0)
@@ -123,9 +129,20 @@ def main() -> None:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(MODELS)}")
     others = ([m for m in models if m in ("embedding_mlp", *SEQUENCE_MODELS)]
               if args.quick else models)  # models of the worlds after the first
-    frames = [run_world(world, args, models if world == args.worlds[0] else others, seed)
-              for seed in args.seeds for world in args.worlds]
+    tag = (f"u{args.users}_d{args.days:g}_e{args.epochs}_p{args.patience}_eps{args.epsilon:g}"
+           f"_lr{'-'.join(f'{lr:g}' for lr in args.lrs)}_b{args.item_buckets}")
+    frames = []
+    for seed in args.seeds:
+        for world in args.worlds:
+            wanted = models if world == args.worlds[0] else others
+            path = args.out / "runs" / f"{world}_seed{seed}_{tag}.csv"
+            cached = pd.read_csv(path) if path.exists() else None
+            if cached is None or not set(wanted) <= set(cached["model"]):
+                cached = run_world(world, args, wanted, seed)
+                write_csv(path, cached)
+            frames.append(cached[cached["model"].isin(["constant", *wanted])])
     table = pd.concat(frames, ignore_index=True)
+    write_csv(args.out / "auc.csv", table)
     for world, frame in table.groupby("world", sort=False):
         print(f"\nHeld-out AUC, {world} world, mean over seeds {args.seeds} (constant = 0.5):")
         summary = frame.groupby("model", sort=False).agg(
