@@ -293,7 +293,7 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
 # ----------------------------------------------------------------------------------------
 def _pad_lists(column: pd.Series, length: int, fill: float, dtype: Any) -> np.ndarray:
     """Stack a column of variable-length lists into (rows, length), padded with `fill`."""
-    lists = [np.asarray(v, dtype=dtype)[:length] for v in column]
+    lists = [np.asarray(v, dtype=dtype)[-length:] for v in column]  # the latest `length`
     lens = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
     out = np.full((len(lists), length), fill, dtype=dtype)
     if lens.sum():
@@ -301,17 +301,54 @@ def _pad_lists(column: pd.Series, length: int, fill: float, dtype: Any) -> np.nd
     return out
 
 
+LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "topic",
+                "provider", "item_age") + LOG_POP + LOG_TOPIC_CLICKS + LOG_PROVIDER_CLICKS
+               + LOG_USER + ("hour", "weekday", "since_last_visit", "history_length")
+               + LOG_HISTORY)
+"""The columns `batch_from_logs` reads (`drnsim.logs` documents them); others are ignored."""
+
+
+def check_logs(logs: pd.DataFrame) -> None:
+    """ValueError naming what is wrong with a logs frame: missing columns, missing values,
+    clicks outside {0, 1}, negative positions, or two rows for one (visit, position)."""
+    if not isinstance(logs, pd.DataFrame):
+        raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
+    if len(logs) == 0:
+        raise ValueError("the logs are empty: collect some impressions first")
+    missing = [c for c in LOG_COLUMNS if c not in logs.columns]
+    if missing:
+        raise ValueError(f"the logs lack the columns {missing}; the columns needed are "
+                         f"{list(LOG_COLUMNS)} (see drnsim.logs)")
+    scalar = [c for c in LOG_COLUMNS if c not in LOG_HISTORY]
+    holes = [c for c in scalar if logs[c].isna().any()]
+    if holes:
+        raise ValueError(f"the logs have missing values (NaN) in the columns {holes}")
+    clicks = logs["click"].to_numpy()
+    if not np.isin(clicks, (0, 1)).all():
+        raise ValueError(f"logs column 'click' must hold 0 or 1, got "
+                         f"{sorted(set(clicks[~np.isin(clicks, (0, 1))].tolist()))[:5]}")
+    positions = logs["position"].to_numpy()
+    if (positions < 0).any() or (positions != np.round(positions)).any():
+        raise ValueError("logs column 'position' must hold whole numbers >= 0 (0 = top)")
+    repeated = logs.duplicated(["visit_id", "position"])
+    if repeated.any():
+        first = logs.iloc[int(np.argmax(repeated.to_numpy()))]
+        raise ValueError(f"the logs have two rows for visit_id {first['visit_id']} at position "
+                         f"{first['position']}: "
+                         "each (visit_id, position) must occur once")
+
+
 def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,
                     device: str | torch.device = "cpu") -> FeatureBatch:
     """One `FeatureBatch` of every logged visit, in time order: N = shown items (K slots,
-    ordered by position; empty slots masked), labels = clicks."""
-    if len(logs) == 0:
-        raise ValueError("the logs are empty: collect some impressions first")
+    ordered by position; empty slots masked), labels = clicks. Histories longer than the
+    spec's history_length keep their latest items."""
+    check_logs(logs)
     df = logs.sort_values(["time", "visit_id", "position"], kind="stable")
     vidx, _ = pd.factorize(df["visit_id"])
     n_visits = int(vidx.max()) + 1
     k = max(int(df["position"].max()) + 1, 1)
-    pos = df["position"].to_numpy()
+    pos = df["position"].to_numpy(np.int64)
     first = df.drop_duplicates("visit_id")
 
     def grid(values: np.ndarray, fill: float, dtype: Any) -> np.ndarray:
@@ -363,5 +400,5 @@ def iterate_batches(full: FeatureBatch, batch_size: int, shuffle: bool = False, 
         yield full.index(rows).trim_history().to(device)
 
 
-__all__ = ["FeatureBatch", "FeatureSpec", "batch_from_logs", "build_batch", "iterate_batches",
-           "USER_FIELDS", "ITEM_FIELDS", "DENSE_NAMES"]
+__all__ = ["FeatureBatch", "FeatureSpec", "batch_from_logs", "build_batch", "check_logs",
+           "iterate_batches", "LOG_COLUMNS", "USER_FIELDS", "ITEM_FIELDS", "DENSE_NAMES"]

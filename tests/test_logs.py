@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from drnsim.config import WorldConfig
-from drnsim.features import FeatureSpec
+from drnsim.features import FeatureSpec, batch_from_logs
 from drnsim.logs import collect_logs, load_logs, logs_to_batches, save_logs
 
 CFG = WorldConfig(n_users=300)
@@ -95,3 +95,36 @@ def test_logs_to_batches(logs):
     first_visit = logs[logs.visit_id == logs.visit_id.iloc[0]].sort_values("position")
     np.testing.assert_array_equal(b0.labels[0].numpy(), first_visit["click"].to_numpy())
     assert sum(float(b.labels.sum()) for b in batches) == logs["click"].sum()
+
+
+@pytest.mark.parametrize("broken, message", [
+    (lambda df: df.drop(columns=["item_age", "hour"]), r"lack the columns \['item_age', 'hour'\]"),
+    (lambda df: df.assign(pop_1h=df["pop_1h"].where(df.index != 3)),
+     r"NaN\) in the columns \['pop_1h'\]"),
+    (lambda df: df.assign(click=df["click"] * 2), r"'click' must hold 0 or 1, got \[2\]"),
+    (lambda df: df.assign(position=df["position"] - 1), r"'position' must hold whole numbers"),
+    (lambda df: pd.concat([df, df.iloc[[0]]]), r"two rows for visit_id \d+ at position 0"),
+    (lambda df: df.iloc[:0], "the logs are empty"),
+])
+def test_broken_logs_are_named(logs, broken, message):
+    with pytest.raises(ValueError, match=message):
+        batch_from_logs(broken(logs), FeatureSpec.from_config(CFG))
+
+
+def test_long_histories_keep_their_latest_items(logs):
+    """Logs from another system may hold longer histories than the spec's history_length."""
+    spec = FeatureSpec.from_config(CFG)
+    row = logs.index[logs["history_length"] > 0][0]
+    long = logs.copy()
+    extra = np.arange(1, spec.history_length + 6)  # history_length + 5 items, oldest first
+    for name, values in (("hist_item_id", extra), ("hist_topic", extra % CFG.n_topics),
+                         ("hist_provider", extra % CFG.n_providers),
+                         ("hist_age", extra.astype(np.float32))):
+        long.at[row, name] = values.astype(np.asarray(logs.at[row, name]).dtype)
+    long.loc[long["visit_id"] == long.at[row, "visit_id"], "history_length"] = len(extra)
+    long = long[long["visit_id"] == long.at[row, "visit_id"]]
+    long = long.sort_values("position").iloc[[0]]  # one row: the visit's user fields
+    batch = batch_from_logs(long, spec)
+    kept = extra[-spec.history_length:] % spec.n_item_buckets + 1
+    np.testing.assert_array_equal(batch.history_fields[0, :, 0].numpy(), kept)
+    assert bool(batch.history_mask.all())
