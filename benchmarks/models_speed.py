@@ -12,7 +12,10 @@ Scoring: one request, 100 candidates, a full history of 50, `model.score` on a F
 DeepCTR-Torch is installed into a throwaway virtual environment (never the project's): a
 fresh venv that sees this interpreter's packages through a .pth file (so it uses this very
 torch 2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. Its benchmark
-script is ../shared/peers/bench_dct.py, run with the same thread count.
+script is ../shared/peers/bench_dct.py, run with the same thread count. The comparison runs in
+paired rounds (theirs, then ours straight after) and reports the median of the rounds'
+ratios: a shared machine's speed drifts over minutes, and pairs measured together see the
+same drift.
 """
 
 from __future__ import annotations
@@ -160,28 +163,40 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; training batches: "
           f"{BATCH_REQUESTS} requests x {SHOWN} items; scoring: 1 request x {N_CANDIDATES} "
           f"candidates, history {spec.history_length}")
-    rows = {}
+    rows, built = {}, {}
     print(f"{'model':15s} {'train samples/s':>16s} {'score 100 (ms)':>15s}")
     for name in args.models.split(","):
         kwargs = {"pretrain": False} if name == "neural_cf" else {}
-        model = make_model(name, spec, **kwargs)
+        model = built[name] = make_model(name, spec, **kwargs)
         rows[name] = (train_speed(model, batches), score_latency(model, request, calls))
         print(f"{name:15s} {rows[name][0]:16,.0f} {rows[name][1]:15.2f}", flush=True)
     if args.no_deepctr or not {"din", "dien"} <= set(rows):
         return
     python = deepctr_venv(args.dct_venv)
-    n, reps = (20_000, 1) if args.quick else (200_000, 3)
-    theirs = run_deepctr(python, n, reps, args.threads)
-    print(f"\nDeepCTR-Torch 0.3.0 (same run, {args.threads} threads, {n:,} samples x {reps}):")
-    print(f"{'model':6s} {'ours train/s':>13s} {'theirs train/s':>15s} {'ratio':>6s} | "
-          f"{'ours ms':>8s} {'theirs predict ms':>18s} {'ratio':>6s} {'theirs fwd ms':>14s} "
-          f"{'ratio':>6s}")
-    for name in ("din", "dien"):
-        ours_train, ours_ms = rows[name]
-        t = theirs[name]
-        print(f"{name:6s} {ours_train:13,.0f} {t['train']:15,.0f} {ours_train / t['train']:5.2f}x"
-              f" | {ours_ms:8.2f} {t['predict']:18.2f} {t['predict'] / ours_ms:5.2f}x "
-              f"{t['forward']:14.2f} {t['forward'] / ours_ms:5.2f}x")
+    n, rounds = (20_000, 1) if args.quick else (200_000, 3)
+    print(f"\nDeepCTR-Torch 0.3.0 vs ours, {args.threads} threads, {rounds} paired rounds: "
+          f"theirs ({n:,} samples, one rep of ../shared/peers/bench_dct.py), then ours at once "
+          "(the machine's speed drifts; each round's ratio compares neighbours in time)")
+    print(f"{'round':5s} {'model':6s} {'ours train/s':>13s} {'theirs train/s':>15s} "
+          f"{'ratio':>6s} | {'ours ms':>8s} {'theirs predict ms':>18s} {'ratio':>6s} "
+          f"{'theirs fwd ms':>14s} {'ratio':>6s}")
+    ratios: dict[str, list[tuple[float, float]]] = {"din": [], "dien": []}
+    for round_ in range(rounds):
+        theirs = run_deepctr(python, n, 1, args.threads)
+        for name in ("din", "dien"):
+            ours_train = train_speed(built[name], batches)
+            ours_ms = score_latency(built[name], request, calls)
+            t = theirs[name]
+            ratios[name].append((ours_train / t["train"], t["predict"] / ours_ms))
+            print(f"{round_:5d} {name:6s} {ours_train:13,.0f} {t['train']:15,.0f} "
+                  f"{ours_train / t['train']:5.2f}x | {ours_ms:8.2f} {t['predict']:18.2f} "
+                  f"{t['predict'] / ours_ms:5.2f}x {t['forward']:14.2f} "
+                  f"{t['forward'] / ours_ms:5.2f}x", flush=True)
+    for name, pairs in ratios.items():
+        train_r, score_r = zip(*pairs, strict=True)
+        print(f"{name}: median ratio over rounds: training {statistics.median(train_r):.2f}x "
+              f"(range {min(train_r):.2f}-{max(train_r):.2f}), scoring "
+              f"{statistics.median(score_r):.2f}x (range {min(score_r):.2f}-{max(score_r):.2f})")
     print("targets: training >= 1.5x, scoring 100 candidates >= 3x faster (predict ratio)")
 
 
