@@ -135,13 +135,36 @@ def report(frame: pd.DataFrame, models: list[str], metric: str = "ctr") -> str:
     values = episode_values(frame)
     values = values[values["metric"] == metric].pivot(index="seed", columns="agent",
                                                       values="value")
-    lines += ["", f"online:<model> - static:<model> ({metric}, paired per seed)"]
+    days = daily(frame, metric)  # (agent, seed) x day
+    day_names = [f"day {d + 1}" for d in days.columns]
+    lines += ["", f"online:<model> - static:<model> ({metric}, paired per seed; then the mean "
+              "paired lift per simulated day)",
+              f"{'model':<24s} {'episode [95% CI]':<30s} "
+              + " ".join(f"{d:>8s}" for d in day_names)]
     for model in models:
         online, static = f"online:{model}", f"static:{model}"
         if online in values and static in values:
             lift = mean_ci(values[online] - values[static])
-            lines.append(f"{model:<24s} {interval(*lift)}")
+            per_day = (days.loc[online] - days.loc[static]).mean()
+            lines.append(f"{model:<24s} {interval(*lift):<30s} "
+                         + " ".join(f"{v:+8.4f}" for v in per_day))
+    per_agent = days.groupby(level="agent").mean().loc[table.index]
+    lines += ["", f"{metric} per simulated day (mean over seeds)",
+              f"{'agent':<24s} " + " ".join(f"{d:>8s}" for d in day_names)]
+    lines += [f"{agent:<24s} " + " ".join(f"{v:8.4f}" for v in row)
+              for agent, row in per_agent.iterrows()]
     return "\n".join(lines)
+
+
+def daily(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Visit-weighted mean of ``metric`` per (agent, seed) and simulated day (columns 0, 1, ...),
+    from the frame's time buckets (``time`` = the bucket's end, hours after the pre-period)."""
+    wide = frame[frame["metric"].isin([metric, "visits"])].pivot_table(
+        index=["agent", "seed", "time"], columns="metric", values="value").reset_index()
+    wide["day"] = (np.ceil(wide["time"] / 24.0) - 1).clip(lower=0).astype(int)
+    wide["weighted"] = wide[metric] * wide["visits"]
+    sums = wide.groupby(["agent", "seed", "day"])[["weighted", "visits"]].sum()
+    return (sums["weighted"] / sums["visits"]).unstack("day")
 
 
 def main() -> None:
