@@ -87,8 +87,9 @@ class ColdStartProbe:
     def table(self) -> pd.DataFrame:
         sums = pd.DataFrame(self.rows, columns=["day", "known", "candidates", "known_clicks",
                                                 "clicks"]).groupby("day").sum()
-        return pd.DataFrame({"candidates in logs": sums["known"] / sums["candidates"],
-                             "clicks in logs": sums["known_clicks"] / sums["clicks"]})
+        shares = pd.DataFrame({"candidates in logs": sums["known"] / sums["candidates"],
+                               "clicks in logs": sums["known_clicks"] / sums["clicks"]})
+        return shares.rename(index=lambda day: day + 1)  # day 1 = the first after the logs
 
 
 def cold_start(seed: int, days: float, log_days: float, world: dict) -> pd.DataFrame:
