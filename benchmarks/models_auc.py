@@ -160,6 +160,18 @@ def main() -> None:
                 mean, low, high = mean_ci(gap)
                 cells.append(f"{world} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
             print(f"  {model:6s} " + "   ".join(cells))
+        pairs = [(e, st) for e, st in (("evolving", "static"), ("evolving_1ch", "static_1ch"))
+                 if e in args.worlds and st in args.worlds]
+        if pairs:
+            print("How much the gap shrinks without evolution (evolving gap minus static gap, "
+                  "per seed), mean [95% interval]:")
+            for model in [m for m in SEQUENCE_MODELS if m in auc.columns]:
+                gap = (auc[model] - auc["embedding_mlp"]).unstack("world")
+                cells = []
+                for evolving, static in pairs:
+                    mean, low, high = mean_ci((gap[evolving] - gap[static]).dropna())
+                    cells.append(f"{evolving} - {static} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+                print(f"  {model:6s} " + "   ".join(cells))
     beaten = table[(table.model != "constant") & (table.auc <= 0.5)]
     print("\nevery model beats the constant predictor" if beaten.empty else
           f"\nmodels not beating the constant predictor: {beaten[['world', 'model']].values}")
