@@ -15,13 +15,19 @@ torch 2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. It
 script is ../shared/peers/bench_dct.py, run with the same thread count. The comparison runs in
 paired rounds (theirs, then ours straight after) and reports the median of the rounds'
 ratios: a shared machine's speed drifts over minutes, and pairs measured together see the
-same drift.
+same drift. Scoring is also timed interleaved in one process (`scoring_interleaved.py`:
+blocks of 10 calls of theirs, then 10 of ours, 20 blocks), once with glibc's default
+allocator and once with its dynamic mmap/trim thresholds pinned high (MALLOC_MMAP_THRESHOLD_,
+MALLOC_TRIM_THRESHOLD_, the same for both libraries): with the defaults, each call's large
+temporaries can be handed back to the kernel and page-faulted in again on the next call,
+which on this VM costs both libraries milliseconds, theirs more than ours.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import site
 import statistics
 import subprocess
@@ -145,6 +151,22 @@ def run_deepctr(python: Path, n: int, reps: int, threads: int) -> dict[str, dict
         return results
 
 
+#: glibc settings that keep freed memory in the process (no page faults on re-allocation)
+PINNED_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20),
+                    "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+
+def run_interleaved(python: Path, threads: int, blocks: int, env: dict[str, str]) -> dict:
+    """scoring_interleaved.py in the throwaway venv; {model: {'theirs_ms', 'ours_ms'}}."""
+    proc = subprocess.run([str(python), str(ROOT / "benchmarks" / "scoring_interleaved.py"),
+                           str(BENCH_DCT.parent), "--blocks", str(blocks),
+                           "--threads", str(threads)],
+                          capture_output=True, text=True, env={**os.environ, **env})
+    if proc.returncode != 0:
+        raise RuntimeError(f"scoring_interleaved.py failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps and calls")
@@ -197,6 +219,15 @@ def main() -> None:
         print(f"{name}: median ratio over rounds: training {statistics.median(train_r):.2f}x "
               f"(range {min(train_r):.2f}-{max(train_r):.2f}), scoring "
               f"{statistics.median(score_r):.2f}x (range {min(score_r):.2f}-{max(score_r):.2f})")
+    blocks = 10 if args.quick else 20
+    print(f"\nScoring interleaved in one process ({blocks} blocks of 10 calls each, theirs "
+          "predict then our score; ratio = theirs / ours per block)")
+    for label, env in (("default allocator", {}), ("pinned allocator", PINNED_ALLOCATOR)):
+        for name, times in run_interleaved(python, args.threads, blocks, env).items():
+            ratio = [t / o for t, o in zip(times["theirs_ms"], times["ours_ms"], strict=True)]
+            print(f"  {label:17s} {name:5s} theirs {statistics.median(times['theirs_ms']):6.2f} ms"
+                  f"  ours {statistics.median(times['ours_ms']):5.2f} ms  ratio median "
+                  f"{statistics.median(ratio):.2f}x (blocks {min(ratio):.2f}-{max(ratio):.2f})")
     print("targets: training >= 1.5x, scoring 100 candidates >= 3x faster (predict ratio)")
 
 
