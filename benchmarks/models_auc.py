@@ -14,7 +14,7 @@ Every (world, seed) result is cached under `--out`/runs, so more seeds can be ad
   day (jump_rate_per_day=2): the recent part of the behaviour sequence matters most, so the
   sequence models (DIN, DIEN, MIMN) should beat embedding_mlp (sum pooling);
 * static: interest evolution switched off (no jumps, no drift, no reinforcement by clicks):
-  the gap should shrink;
+  the issue expects the gap to shrink (the README reports what was measured);
 * moderate (`--worlds`): jumps four times rarer than in `evolving` (0.5 a day; the default
   world has 0.2): whether the sequence models' lead depends on how fast interests move
   relative to how often a user's clicks reveal them;

@@ -16,11 +16,12 @@ script is ../shared/peers/bench_dct.py, run with the same thread count. The comp
 paired rounds (theirs, then ours straight after) and reports the median of the rounds'
 ratios: a shared machine's speed drifts over minutes, and pairs measured together see the
 same drift. Scoring is also timed interleaved in one process (`scoring_interleaved.py`:
-blocks of 10 calls of theirs, then 10 of ours, 20 blocks), once with glibc's default
-allocator and once with its dynamic mmap/trim thresholds pinned high (MALLOC_MMAP_THRESHOLD_,
-MALLOC_TRIM_THRESHOLD_, the same for both libraries): with the defaults, each call's large
-temporaries can be handed back to the kernel and page-faulted in again on the next call,
-which on this VM costs both libraries milliseconds, theirs more than ours.
+blocks of 10 calls of theirs, then 10 of ours, 20 blocks, 10 with --quick), once with
+glibc's default allocator and once with its dynamic mmap/trim thresholds pinned high
+(MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, the same for both libraries): with the
+defaults, each call's large temporaries can be handed back to the kernel and page-faulted in
+again on the next call, which on this VM costs both libraries milliseconds, theirs more than
+ours.
 """
 
 from __future__ import annotations
@@ -96,18 +97,23 @@ def train_speed(model, batches: list[FeatureBatch], warmup: int = 2) -> float:
     return sum(int(b.candidate_mask.sum()) for b in batches[warmup:]) / seconds
 
 
+def median_ms(call, calls: int) -> float:
+    """Median milliseconds of `calls` calls of `call()`."""
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
 def score_latency(model, request: FeatureBatch, calls: int, warmup: int = 5) -> float:
     """Median milliseconds of `model.score` on one request, in eval mode (where `fit` leaves
     a model)."""
     model.eval()
     for _ in range(warmup):
         model.score(request)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        model.score(request)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return median_ms(lambda: model.score(request), calls)
 
 
 def deepctr_venv(path: str | None) -> Path:

@@ -15,22 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def block_median(call, calls: int) -> float:
-    """Median milliseconds of `calls` calls (the first, cold one included)."""
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -44,7 +32,7 @@ def main() -> None:
     import bench_dct
     import numpy as np
     import torch
-    from models_speed import N_CANDIDATES, N_ITEMS, synthetic_batch
+    from models_speed import N_CANDIDATES, N_ITEMS, median_ms, synthetic_batch
 
     from drnsim.config import WorldConfig
     from drnsim.features import FeatureSpec
@@ -78,8 +66,8 @@ def main() -> None:
             ours_call()
         theirs_ms, ours_ms = [], []
         for _ in range(args.blocks):
-            theirs_ms.append(block_median(theirs_call, args.calls))
-            ours_ms.append(block_median(ours_call, args.calls))
+            theirs_ms.append(median_ms(theirs_call, args.calls))
+            ours_ms.append(median_ms(ours_call, args.calls))
         results[name] = {"theirs_ms": theirs_ms, "ours_ms": ours_ms}
     print(json.dumps(results))
 
