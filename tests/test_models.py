@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -180,6 +183,38 @@ def test_din_activation_unit_input_padding_and_no_softmax():
     one = unit(keys[:1, :1], query[:1], mask[:1, :1]) @ keys[:1, :1]
     two = unit(keys[:1, [0, 0]], query[:1], mask[:1, :2]) @ keys[:1, [0, 0]]
     assert torch.allclose(two, 2 * one, atol=1e-6)
+
+
+def test_activation_unit_workspace_reuse_keeps_scores_and_is_not_shared_by_copies():
+    torch.manual_seed(0)
+    unit = ActivationUnit(3, (5, 2))
+    big = torch.randn(3, 7, 3), torch.randn(3, 9, 3), torch.ones(3, 7, dtype=torch.bool)
+    small = torch.randn(1, 4, 3), torch.randn(1, 6, 3), torch.ones(1, 4, dtype=torch.bool)
+    expected = [unit(*big), unit(*small)]  # with autograd: fresh tensors
+    with torch.inference_mode():
+        for _ in range(2):  # big then small: the small request uses a prefix of the buffers
+            for inputs, reference in zip((big, small), expected, strict=True):
+                assert torch.allclose(unit(*inputs), reference, atol=1e-6)
+    assert len(unit.workspace.buffers) == 2  # m and h, grown once, reused
+    with torch.no_grad():  # outside inference mode its buffers are kept apart
+        assert torch.allclose(unit(*small), expected[1], atol=1e-6)
+    assert len(unit.workspace.buffers) == 4
+    results = {}
+
+    def score_in_thread():  # grad mode is per thread
+        with torch.no_grad():
+            results["out"] = unit(*big)
+
+    thread = threading.Thread(target=score_in_thread)
+    thread.start()
+    thread.join()
+    assert torch.allclose(results["out"], expected[0], atol=1e-6)
+    assert len(unit.workspace.buffers) == 6  # another thread, its own buffers
+    assert len(copy.deepcopy(unit).workspace.buffers) == 0
+    assert len(pickle.loads(pickle.dumps(unit)).workspace.buffers) == 0
+    assert unit.workspace.get("m", (10,), big[0]) is None  # recording gradients: no reuse
+    with torch.no_grad():
+        assert unit.workspace.get("m", (1 << 30,), big[0]) is None  # over max_bytes
 
 
 def test_prelu_one_slope_per_last_axis_channel():
