@@ -1,4 +1,4 @@
-"""Held-out AUC of every model trained on logged data, in two worlds.
+"""Held-out AUC and GAUC of every model trained on logged data, in two worlds.
 
     .venv/bin/python benchmarks/models_auc.py [--quick] [--users 2000] [--days 8] [--seeds 0 1]
 
@@ -6,8 +6,11 @@ For each world and seed, a popularity logging policy with epsilon-greedy explora
 the users for `--days` simulated days (`drnsim.logs.collect_logs`); the earliest 80 % of the
 visits train (the latest 10 % of those for early stopping and for choosing each model's
 learning rate among `--lrs` by validation loss), the latest 20 % are held out. A constant
-predictor has AUC 0.5. With several seeds the tables show the mean AUC and the sequence
-models' gaps over embedding_mlp with 95 % intervals across seeds (paired: same logs).
+predictor has AUC 0.5. GAUC (DIN's eq. 7) is the per-user AUC weighted by the user's
+impressions: how well a model ranks one user's items, which is where a user's history can
+help; the global AUC also rewards telling active users from idle ones. With several seeds the
+tables show the means and the sequence models' gaps over embedding_mlp with 95 % intervals
+across seeds (paired: same logs).
 Every (world, seed) result is cached under `--out`/runs, so more seeds can be added later.
 
 * evolving: strong interest evolution, each interest channel jumps to a new topic about twice a
@@ -53,6 +56,7 @@ WORLDS = {
     "static_1ch": {**NO_EVOLUTION, "n_channels": 1},
 }
 SEQUENCE_MODELS = ("din", "dien", "mimn")
+EVOLUTION_PAIRS = (("evolving", "static"), ("moderate", "static"), ("evolving_1ch", "static_1ch"))
 
 
 class PopularWithNoise:
@@ -82,7 +86,7 @@ def run_world(name: str, args: argparse.Namespace, models: list[str], seed: int)
           f"impressions, {len(data):,} visits ({len(train):,} train / {len(test):,} held out), "
           f"CTR {logs['click'].mean():.3f}, logging took {time.perf_counter() - start:.0f}s",
           flush=True)
-    rows = [{"model": "constant", "auc": 0.5, "log_loss": constant_loss, "epochs": 0,
+    rows = [{"model": "constant", "auc": 0.5, "gauc": 0.5, "log_loss": constant_loss, "epochs": 0,
              "seconds": 0.0}]
     for model_name in models:
         start = time.perf_counter()
@@ -96,11 +100,40 @@ def run_world(name: str, args: argparse.Namespace, models: list[str], seed: int)
                 best = (valid_loss, lr, model, len(history.train_loss))
         _, lr, model, epochs = best
         scores = evaluate(model, test)
-        rows.append({"model": model_name, "auc": scores["auc"], "log_loss": scores["loss"],
+        rows.append({"model": model_name, "auc": scores["auc"], "gauc": scores["gauc"],
+                     "log_loss": scores["loss"],
                      "lr": lr, "epochs": epochs, "seconds": time.perf_counter() - start})
-        print(f"  {model_name:14s} AUC {scores['auc']:.4f}  log loss {scores['loss']:.4f}  "
+        print(f"  {model_name:14s} AUC {scores['auc']:.4f}  GAUC {scores['gauc']:.4f}  "
+              f"log loss {scores['loss']:.4f}  "
               f"(lr {lr:g}, {epochs} epochs, {rows[-1]['seconds']:.0f}s)", flush=True)
     return pd.DataFrame(rows).assign(world=name, seed=seed)
+
+
+def print_gaps(table: pd.DataFrame, metric: str, worlds: list[str]) -> None:
+    """The sequence models' lead over embedding_mlp per world, and how much it changes
+    between each evolving world and its evolution-free twin (paired per seed)."""
+    values = table.pivot_table(index=["world", "seed"], columns="model", values=metric)
+    if "embedding_mlp" not in values.columns:
+        return
+    models = [m for m in SEQUENCE_MODELS if m in values.columns]
+    gap = {m: (values[m] - values["embedding_mlp"]).unstack("world") for m in models}
+    print(f"\nSequence model {metric.upper()} minus embedding_mlp {metric.upper()}, paired per "
+          "seed (positive = the sequence model is better), mean [95% interval]:")
+    for model in models:
+        cells = [f"{world} {fmt_ci(gap[model][world])}" for world in worlds]
+        print(f"  {model:6s} " + "   ".join(cells))
+    pairs = [(e, st) for e, st in EVOLUTION_PAIRS if e in worlds and st in worlds]
+    if pairs:
+        print(f"How much the {metric.upper()} gap shrinks without evolution (evolving gap minus "
+              "static gap, per seed), mean [95% interval]:")
+        for model in models:
+            cells = [f"{e} - {st} {fmt_ci(gap[model][e] - gap[model][st])}" for e, st in pairs]
+            print(f"  {model:6s} " + "   ".join(cells))
+
+
+def fmt_ci(values: pd.Series) -> str:
+    mean, low, high = mean_ci(values.dropna())
+    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def main() -> None:
@@ -143,7 +176,8 @@ def main() -> None:
             wanted = models if world == args.worlds[0] else others
             path = args.out / "runs" / f"{world}_seed{seed}_{tag}.csv"
             cached = pd.read_csv(path) if path.exists() else None
-            if cached is None or not set(wanted) <= set(cached["model"]):
+            if (cached is None or "gauc" not in cached
+                    or not set(wanted) <= set(cached["model"])):
                 cached = run_world(world, args, wanted, seed)
                 write_csv(path, cached)
             frames.append(cached[cached["model"].isin(["constant", *wanted])])
@@ -152,33 +186,12 @@ def main() -> None:
     for world, frame in table.groupby("world", sort=False):
         print(f"\nHeld-out AUC, {world} world, mean over seeds {args.seeds} (constant = 0.5):")
         summary = frame.groupby("model", sort=False).agg(
-            auc=("auc", "mean"), log_loss=("log_loss", "mean"), epochs=("epochs", "mean"),
+            auc=("auc", "mean"), gauc=("gauc", "mean"), log_loss=("log_loss", "mean"),
+            epochs=("epochs", "mean"),
             lr=("lr", lambda lrs: ",".join(f"{x:g}" for x in lrs)))
         print(summary.to_string(float_format="%.4f"))
-    auc = table.pivot_table(index=["world", "seed"], columns="model", values="auc")
-    if "embedding_mlp" in auc.columns:
-        print("\nSequence model AUC minus embedding_mlp AUC, paired per seed (positive = the "
-              "sequence model is better), mean [95% interval]:")
-        for model in [m for m in SEQUENCE_MODELS if m in auc.columns]:
-            cells = []
-            for world in args.worlds:
-                gap = (auc[model] - auc["embedding_mlp"]).xs(world, level="world").dropna()
-                mean, low, high = mean_ci(gap)
-                cells.append(f"{world} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
-            print(f"  {model:6s} " + "   ".join(cells))
-        pairs = [(e, st) for e, st in (("evolving", "static"), ("moderate", "static"),
-                                          ("evolving_1ch", "static_1ch"))
-                 if e in args.worlds and st in args.worlds]
-        if pairs:
-            print("How much the gap shrinks without evolution (evolving gap minus static gap, "
-                  "per seed), mean [95% interval]:")
-            for model in [m for m in SEQUENCE_MODELS if m in auc.columns]:
-                gap = (auc[model] - auc["embedding_mlp"]).unstack("world")
-                cells = []
-                for evolving, static in pairs:
-                    mean, low, high = mean_ci((gap[evolving] - gap[static]).dropna())
-                    cells.append(f"{evolving} - {static} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
-                print(f"  {model:6s} " + "   ".join(cells))
+    for metric in ("auc", "gauc"):
+        print_gaps(table, metric, args.worlds)
     beaten = table[(table.model != "constant") & (table.auc <= 0.5)]
     print("\nevery model beats the constant predictor" if beaten.empty else
           f"\nmodels not beating the constant predictor: {beaten[['world', 'model']].values}")

@@ -15,13 +15,16 @@ torch 2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. It
 script is ../shared/peers/bench_dct.py, run with the same thread count. The comparison runs in
 paired rounds (theirs, then ours straight after) and reports the median of the rounds'
 ratios: a shared machine's speed drifts over minutes, and pairs measured together see the
-same drift. Scoring is also timed interleaved in one process (`scoring_interleaved.py`:
-blocks of 10 calls of theirs, then 10 of ours, 20 blocks, 10 with --quick), once with
-glibc's default allocator and once with its dynamic mmap/trim thresholds pinned high
+same drift. On this VM a process also keeps one of two speed states for its life (our DIN
+scores in 1.0 or 1.85 ms, with the same code, buffers and no page faults), so theirs and
+ours in separate processes can land in different states. Scoring is therefore also timed
+interleaved in one process (`scoring_interleaved.py`: blocks of 10 calls of theirs, then 10
+of ours, 20 blocks, 10 with --quick), in 3 fresh processes (1 with --quick), once with glibc's
+default allocator and once with its dynamic mmap/trim thresholds pinned high
 (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, the same for both libraries): with the
-defaults, each call's large temporaries can be handed back to the kernel and page-faulted in
-again on the next call, which on this VM costs both libraries milliseconds, theirs more than
-ours.
+defaults, a call's large temporaries can be handed back to the kernel and page-faulted in
+again on the next call (ours keeps its DIN attention buffers across calls and does not fault;
+theirs does, by milliseconds in some processes).
 """
 
 from __future__ import annotations
@@ -225,14 +228,22 @@ def main() -> None:
         print(f"{name}: median ratio over rounds: training {statistics.median(train_r):.2f}x "
               f"(range {min(train_r):.2f}-{max(train_r):.2f}), scoring "
               f"{statistics.median(score_r):.2f}x (range {min(score_r):.2f}-{max(score_r):.2f})")
-    blocks = 10 if args.quick else 20
+    blocks, processes = (10, 1) if args.quick else (20, 3)
     print(f"\nScoring interleaved in one process ({blocks} blocks of 10 calls each, theirs "
-          "predict then our score; ratio = theirs / ours per block)")
+          "predict then our score; ratio = theirs / ours per block), in "
+          f"{processes} fresh processes per allocator setting (a process keeps its speed state)")
     for label, env in (("default allocator", {}), ("pinned allocator", PINNED_ALLOCATOR)):
-        for name, times in run_interleaved(python, args.threads, blocks, env).items():
-            ratio = [t / o for t, o in zip(times["theirs_ms"], times["ours_ms"], strict=True)]
-            print(f"  {label:17s} {name:5s} theirs {statistics.median(times['theirs_ms']):6.2f} ms"
-                  f"  ours {statistics.median(times['ours_ms']):5.2f} ms  ratio median "
+        pooled: dict[str, list[float]] = {"din": [], "dien": []}
+        for process in range(processes):
+            for name, times in run_interleaved(python, args.threads, blocks, env).items():
+                ratio = [t / o for t, o in zip(times["theirs_ms"], times["ours_ms"], strict=True)]
+                pooled[name] += ratio
+                print(f"  {label:17s} process {process} {name:5s} theirs "
+                      f"{statistics.median(times['theirs_ms']):6.2f} ms  ours "
+                      f"{statistics.median(times['ours_ms']):5.2f} ms  ratio median "
+                      f"{statistics.median(ratio):.2f}x (blocks {min(ratio):.2f}-{max(ratio):.2f})")
+        for name, ratio in pooled.items():
+            print(f"  {label:17s} {name:5s} all blocks: ratio median "
                   f"{statistics.median(ratio):.2f}x (blocks {min(ratio):.2f}-{max(ratio):.2f})")
     print("targets: training >= 1.5x, scoring 100 candidates >= 3x faster (predict ratio)")
 

@@ -16,7 +16,7 @@ from drnsim.config import WorldConfig
 from drnsim.envs import NewsFeedVectorEnv
 from drnsim.features import FeatureBatch, FeatureSpec, batch_from_logs, build_batch
 from drnsim.logs import collect_logs
-from drnsim.models import MODELS, PADDED_SCORE, NonFiniteLossError, auc, make_model
+from drnsim.models import MODELS, PADDED_SCORE, NonFiniteLossError, auc, gauc, make_model
 from drnsim.models import dien as dien_module
 from drnsim.models.layers import (
     ActivationUnit,
@@ -32,7 +32,7 @@ from drnsim.models.layers import (
     ntm_write,
     outer_product,
 )
-from drnsim.models.training import resolve_device
+from drnsim.models.training import evaluate, predict_logits, resolve_device
 
 CFG = WorldConfig(n_users=300)
 SPEC = FeatureSpec.from_config(CFG, n_item_buckets=2003)
@@ -523,6 +523,12 @@ def test_training_beats_constant_and_is_seeded(logged):
     drn = make_model("drn", SPEC)
     assert max(drn.fit(logged, valid_fraction=0.3, epochs=3, batch_size=64).valid_auc) > 0.55
     assert len(history.to_frame()) == len(history.train_loss)
+    scores = evaluate(model, logged)  # GAUC groups the held-out impressions by user id
+    logits, mask = predict_logits(model, logged), logged.candidate_mask
+    users = logged.user_fields[:, :1].expand_as(mask)[mask].numpy()
+    assert scores["gauc"] == pytest.approx(gauc(logged.labels[mask].numpy(),
+                                                logits[mask].numpy(), users))
+    assert 0.5 < scores["gauc"] < 1.0
 
 
 def test_nan_loss_names_step_and_batch(logged):
@@ -543,6 +549,21 @@ def test_auc_and_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_gauc_weights_per_user_auc_by_impressions_and_skips_one_class_users():
+    # user 7: 4 impressions, AUC 0.75; user 8: 2 impressions, AUC 0; user 9: clicks only
+    labels = [0, 0, 1, 1, 1, 0, 1]
+    scores = [0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.5]
+    users = [7, 7, 7, 7, 8, 8, 9]
+    assert gauc(labels, scores, users) == pytest.approx((4 * 0.75 + 2 * 0.0) / 6)
+    # a score shift that differs by user leaves GAUC alone but changes the global AUC
+    shifted = np.asarray(scores) + np.where(np.asarray(users) == 8, 10.0, 0.0)
+    assert gauc(labels, shifted, users) == pytest.approx(gauc(labels, scores, users))
+    assert auc(labels, shifted) != pytest.approx(auc(labels, scores))
+    assert math.isnan(gauc([1, 0], [0.3, 0.2], [1, 2]))
+    with pytest.raises(ValueError, match="same size"):
+        gauc([1, 0], [0.3], [1, 1])
 
 
 def test_featurebatch_to_moves_every_tensor(logged):

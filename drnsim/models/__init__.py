@@ -25,7 +25,7 @@ from drnsim.models.mimn import MIMN
 from drnsim.models.neural_cf import NeuralCF
 from drnsim.models.nfm import NFM
 from drnsim.models.pnn import PNN
-from drnsim.models.training import NonFiniteLossError, TrainingHistory, auc, fit
+from drnsim.models.training import NonFiniteLossError, TrainingHistory, auc, fit, gauc
 from drnsim.models.wide_deep import WideDeep
 
 MODELS: dict[str, type[RankingModel]] = {
@@ -50,4 +50,4 @@ def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
 
 
 __all__ = ["MODELS", "PADDED_SCORE", "NonFiniteLossError", "RankingModel", "TrainingHistory",
-           "auc", "fit", "make_model", *(cls.__name__ for cls in MODELS.values())]
+           "auc", "fit", "gauc", "make_model", *(cls.__name__ for cls in MODELS.values())]

@@ -246,9 +246,10 @@ class InferenceWorkspace:
     are ~1 MB each; allocated afresh on every call, glibc gives the freed heap back to the
     OS and the next call faults its pages in again, which cost more than the arithmetic
     (~900 minor faults and +1.2 ms per 1.0 ms `score` call, benchmarks/models_speed.py).
-    Buffers above `max_bytes` are not kept; copies and pickles start empty."""
+    Buffers above `max_bytes` are not kept (the default holds `score`'s chunks of 8 requests
+    x 100 candidates, not a 512-request evaluation batch); copies and pickles start empty."""
 
-    def __init__(self, max_bytes: int = 64 << 20):
+    def __init__(self, max_bytes: int = 16 << 20):
         self.max_bytes = max_bytes
         self.buffers: dict[tuple, torch.Tensor] = {}
 

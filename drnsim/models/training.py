@@ -62,6 +62,30 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
+    """Group AUC (Zhou et al. 2018, DIN eq. 7): the AUC within each group (user), averaged
+    with the group's number of impressions as weight, over groups with both clicks and
+    non-clicks; it measures how well a model ranks for one user, which a global AUC mixes up
+    with differences between users. NaN when no group has both classes."""
+    columns = {"group": np.asarray(groups).ravel(),
+               "label": np.asarray(labels).astype(bool).ravel(),
+               "score": np.asarray(scores, dtype=np.float64).ravel()}
+    sizes = {name: len(values) for name, values in columns.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"labels, scores and groups must have the same size, got {sizes}")
+    frame = pd.DataFrame(columns)
+    frame["rank"] = frame.groupby("group")["score"].rank(method="average")
+    frame["positive_rank"] = frame["rank"].where(frame["label"], 0.0)
+    per = frame.groupby("group").agg(n=("label", "size"), pos=("label", "sum"),
+                                     rank_sum=("positive_rank", "sum"))
+    per = per[(per.pos > 0) & (per.pos < per.n)]
+    if per.empty:
+        return float("nan")
+    neg = per.n - per.pos
+    group_auc = (per.rank_sum - per.pos * (per.pos + 1) / 2) / (per.pos * neg)
+    return float(np.average(group_auc, weights=per.n))
+
+
 def masked_bce(logits: torch.Tensor, batch: FeatureBatch) -> torch.Tensor:
     """Mean binary cross-entropy over the valid items of the batch."""
     mask = batch.candidate_mask
@@ -80,12 +104,14 @@ def predict_logits(model: RankingModel, data: FeatureBatch, batch_size: int = 51
 
 
 def evaluate(model: RankingModel, data: FeatureBatch, batch_size: int = 512) -> dict[str, float]:
-    """Held-out log loss and AUC over the valid items of `data`."""
+    """Held-out log loss, AUC and per-user GAUC over the valid items of `data`."""
     logits = predict_logits(model, data, batch_size)
     mask = data.candidate_mask
     labels = data.labels[mask]
     loss = F.binary_cross_entropy_with_logits(logits[mask], labels).item()
-    return {"loss": loss, "auc": auc(labels.numpy(), logits[mask].numpy())}
+    users = data.user_fields[:, :1].cpu().expand_as(mask)[mask]
+    return {"loss": loss, "auc": auc(labels.numpy(), logits[mask].numpy()),
+            "gauc": gauc(labels.numpy(), logits[mask].numpy(), users.numpy())}
 
 
 def adam(params: Iterable[torch.nn.Parameter], lr: float,
