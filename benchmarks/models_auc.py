@@ -1,4 +1,5 @@
-"""Held-out AUC and GAUC of every model trained on logged data, in two worlds.
+"""Held-out AUC and GAUC of every model trained on logged data, with and without interest
+evolution.
 
     .venv/bin/python benchmarks/models_auc.py [--quick] [--users 2000] [--days 8] [--seeds 0 1]
 

@@ -9,22 +9,22 @@ Scoring: one request, 100 candidates, a full history of 50, `model.score` on a F
 (eval mode, no gradients, no auxiliary loss). Sizes as in ../shared/peers/bench_dct.py:
 10,000 users, 20,000 items, 20 topics, embedding 16 per field, history 50.
 
-DeepCTR-Torch is installed into a throwaway virtual environment (never the project's): a
-fresh venv that sees this interpreter's packages through a .pth file (so it uses this very
-torch 2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. Its benchmark
-script is ../shared/peers/bench_dct.py, run with the same thread count. The comparison runs in
-paired rounds (theirs, then ours straight after) and reports the median of the rounds'
-ratios: a shared machine's speed drifts over minutes, and pairs measured together see the
-same drift. On this VM a process also keeps one of two speed states for its life (our DIN
-scores in 1.0 or 1.85 ms, with the same code, buffers and no page faults), so theirs and
+DeepCTR-Torch is installed into a throwaway virtual environment (never the project's): a fresh
+venv that sees this interpreter's packages through a .pth file (so it uses this very torch
+2.13.0), plus `pip install deepctr-torch==0.3.0 scikit-learn requests`. Its benchmark script is
+../shared/peers/bench_dct.py, run with the same thread count. The comparison runs in paired
+rounds (theirs, then ours straight after) and reports the median of the rounds' ratios: a
+shared machine's speed drifts over minutes, and pairs measured together see the same drift. On
+this VM a process also sits in one of two speed states for seconds or for its whole life (our
+DIN scores in 1.0 or 1.85 ms, with the same code, buffers and no page faults), so theirs and
 ours in separate processes can land in different states. Scoring is therefore also timed
-interleaved in one process (`scoring_interleaved.py`: blocks of 10 calls of theirs, then 10
-of ours, 20 blocks, 10 with --quick), in 3 fresh processes (1 with --quick), once with glibc's
+interleaved in one process (`scoring_interleaved.py`: blocks of 10 calls of theirs, then 10 of
+ours, 20 blocks, 10 with --quick), in 3 fresh processes (1 with --quick), once with glibc's
 default allocator and once with its dynamic mmap/trim thresholds pinned high
 (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, the same for both libraries): with the
-defaults, a call's large temporaries can be handed back to the kernel and page-faulted in
-again on the next call (ours keeps its DIN attention buffers across calls and does not fault;
-theirs does, by milliseconds in some processes).
+defaults, a call's large temporaries can be handed back to the kernel and page-faulted in again
+on the next call (ours keeps its DIN attention buffers across calls and does not fault; theirs
+does, by milliseconds in some processes).
 """
 
 from __future__ import annotations
@@ -231,7 +231,8 @@ def main() -> None:
     blocks, processes = (10, 1) if args.quick else (20, 3)
     print(f"\nScoring interleaved in one process ({blocks} blocks of 10 calls each, theirs "
           "predict then our score; ratio = theirs / ours per block), in "
-          f"{processes} fresh processes per allocator setting (a process keeps its speed state)")
+          f"{processes} fresh processes per allocator setting (a process may keep one speed "
+          "state throughout)")
     for label, env in (("default allocator", {}), ("pinned allocator", PINNED_ALLOCATOR)):
         pooled: dict[str, list[float]] = {"din": [], "dien": []}
         for process in range(processes):

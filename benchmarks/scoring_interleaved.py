@@ -3,12 +3,12 @@
     THROWAWAY_VENV/bin/python benchmarks/scoring_interleaved.py PEERS_DIR [--blocks 20]
 
 Run by `models_speed.py` inside the throwaway venv that has deepctr-torch (it also sees this
-project through sys.path). A shared VM's speed drifts within seconds (steal time, page-fault
-cost), so separate runs of the two libraries can land in different machine states. Here the
-two alternate in short blocks (theirs `predict` x calls, then our `score` x calls, on the
-set-up of PEERS_DIR/bench_dct.py: one request, 100 candidates, a full history of 50) and each
-block's ratio compares medians taken a few milliseconds apart. Prints one JSON line:
-{model: {"theirs_ms": [...], "ours_ms": [...]}} with one median per block.
+project through sys.path). A shared VM's speed drifts within seconds (page-fault cost, and a
+slow state that can last a process's life), so separate runs of the two libraries can land in
+different machine states. Here the two alternate in short blocks (theirs `predict` x calls,
+then our `score` x calls, on the set-up of PEERS_DIR/bench_dct.py: one request, 100 candidates,
+a full history of 50) and each block's ratio compares medians taken a few milliseconds apart.
+Prints one JSON line: {model: {"theirs_ms": [...], "ours_ms": [...]}} with one median per block.
 """
 
 from __future__ import annotations

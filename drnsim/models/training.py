@@ -50,6 +50,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def rank_sum_auc(positive_rank_sum: float | pd.Series, n_pos: float | pd.Series,
+                 n_neg: float | pd.Series) -> float | pd.Series:
+    """Mann-Whitney AUC from the sum of the positives' ranks (average ranks for ties)."""
+    return (positive_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC (Mann-Whitney U with average ranks for ties); NaN with a single class."""
     labels = np.asarray(labels).astype(bool).ravel()
@@ -59,7 +65,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     if n_pos == 0 or n_neg == 0:
         return float("nan")
     ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(rank_sum_auc(ranks[labels].sum(), n_pos, n_neg))
 
 
 def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
@@ -81,8 +87,7 @@ def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
     per = per[(per.pos > 0) & (per.pos < per.n)]
     if per.empty:
         return float("nan")
-    neg = per.n - per.pos
-    group_auc = (per.rank_sum - per.pos * (per.pos + 1) / 2) / (per.pos * neg)
+    group_auc = rank_sum_auc(per.rank_sum, per.pos, per.n - per.pos)
     return float(np.average(group_auc, weights=per.n))
 
 
