@@ -7,8 +7,9 @@ The env is named by its module-qualified id, "drnsim:drnsim/UserJourney-v0": Gym
 imports `drnsim` (which registers the id) in every worker process that builds it, so no
 `tune.register_env` is needed. One env-runner process steps 4 journeys at a time with the
 "box" observation and the 13 "weights" of the linear ranker (PPO with SB3's sizes: a
-64x64 MLP, 10 epochs, learning rate 3e-4); the trained policy's mean action then serves the same 256 fresh journeys as uniform random scores and `popular`.
-About 6 minutes on 2 cores at the defaults.
+64x64 MLP, 10 epochs, learning rate 3e-4) for --iterations x 4,000 visits; the trained
+policy's mean action then serves the same 256 fresh journeys as uniform random scores and
+`popular`.
 """
 
 from __future__ import annotations

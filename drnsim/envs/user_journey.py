@@ -146,7 +146,8 @@ class _JourneyRunner:
                                     if return_tau_hours is None else return_tau_hours) * HOUR
         _make_background(background, background_kwargs)  # fail early on a bad name
         self.background, self.background_kwargs = background, dict(background_kwargs or {})
-        self.journeys_per_world = _count("journeys_per_world", max(8192, 8 * n_slots)
+        default = max(8 * n_slots, min(65_536, max(8192, 4 * config.n_users)))
+        self.journeys_per_world = _count("journeys_per_world", default
                                          if journeys_per_world is None else journeys_per_world,
                                          low=n_slots)
         self.max_episode_steps = None if max_episode_steps is None else \
@@ -249,6 +250,14 @@ def _dict_space(config: WorldConfig) -> gym.spaces.Dict:
 
 
 _DOC_ARGS = """
+    Spaces (`drnsim.envs.spaces` documents every value): observation ``obs_mode="dict"``,
+    NewsFeed-v0's nested Dict (``user.user_id`` up to 2^63 - 1: journey users are numbered
+    from n_users); ``"flat_dict"``, 8 float32 Boxes, each value scaled to its Box;
+    ``"box"``, the same values as one float32 Box (3,501 at the default sizes). Action
+    ``action_mode="scores"``, ``Box(-1, 1, (n_candidates,))``, the K best shown; ``"weights"``,
+    ``Box(-1, 1, (13,))``, weights of `drnsim.envs.CANDIDATE_FEATURES` whose dot product ranks the
+    candidates.
+
     Arguments (keywords; any other keyword must be a `WorldConfig` field, else TypeError):
 
     * ``config`` / world keywords: the world (`WorldConfig`). ``n_users`` are the
@@ -271,8 +280,11 @@ _DOC_ARGS = """
     * ``background`` ("popular"): any agent name of `drnsim.agents.make_agent` (e.g. "random",
       "oracle", "linucb", "module:Class") with ``background_kwargs``; it serves the background
       users (and learns from them, if it learns) and the warm-ups.
-    * ``journeys_per_world`` (default max(8192, 8 * slots)): journeys hosted by one world
-      before the next world (seeded from the same seed) takes over; bounds memory.
+    * ``journeys_per_world`` (default 4 * n_users, at least 8,192 and at most 65,536, and at
+      least 8 per slot): journeys hosted by one world before the next world (seeded from the
+      same seed) takes over. A world's background is simulated once for all its journeys
+      (16 days, about 48 * n_users visits), so more journeys per world cost fewer background
+      visits each; its memory grows with n_users + journeys_per_world (about 1.4 kB each).
     * ``max_episode_steps`` (None): also truncate after this many visits.
 
     Episode end: ``terminated`` when the user churns (the returned observation repeats the
@@ -300,8 +312,8 @@ class UserJourneyEnv(gym.Env):
     next observation is the same user's next visit, while every other user's visits are
     served by a background policy, so the news and its popularity keep moving.
     `reset(seed=s)` builds the worlds from s; `reset()` without a seed starts the next
-    journey in the same worlds (a new user), as slot 0 of `UserJourneyVectorEnv` would.
-    Observation and action: ``obs_mode`` / ``action_mode`` below; reward: ``reward_mode``.
+    journey of the same worlds (a new user). Its first journey is slot 0's of a
+    `UserJourneyVectorEnv` with the same seed, visit for visit, given the same actions.
 """ + _DOC_ARGS
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
