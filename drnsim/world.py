@@ -199,6 +199,7 @@ class World:
     def __init__(self, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         cfg = self.config
+        cfg.check_memory()  # a size that cannot fit fails here, not in an allocation
         self.position_bias = (1.0 / np.arange(1, cfg.slate_size + 1) ** cfg.position_bias_kappa)
         self.n_fresh = {"freshest": cfg.n_candidates, "sampled": 0,
                         "mixed": cfg.n_candidates // 2}[cfg.candidate_mode]
