@@ -3,7 +3,7 @@
 `WorldConfig` round-trips to and from a plain dict and YAML, so a run's world can be saved
 next to its results and re-created exactly. Unknown keys and out-of-range values raise
 `ValueError` naming the field and the allowed values; nothing is silently clipped.
-The equations these constants enter are in DESIGN.md section 2 and in `users.py`.
+The equations these constants enter are in docs/design.md section 2 and in `users.py`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ CLICK_MODELS = ("position", "cascade")
 
 @dataclass
 class WorldConfig:
-    """Parameters of the simulated news world (DESIGN.md section 2). Times are in seconds
+    """Parameters of the simulated news world (docs/design.md section 2). Times are in seconds
     unless the name says hours or days; rates are per simulated hour or day as named."""
 
     # --- population and catalogue -------------------------------------------------------

@@ -3,7 +3,7 @@
 `build_batch(obs, spec)` turns an env observation (single or batched) into a `FeatureBatch`;
 `batch_from_logs(df, spec)` does the same for logged impressions (`drnsim.logs` schema), with
 N = the shown items of a visit and labels = clicks. Both share one code path, so a model
-trained on logs scores live requests with identical features (DESIGN.md section 4).
+trained on logs scores live requests with identical features (docs/design.md section 4).
 
 Index convention for categorical fields: 0 is padding / unknown, a value v is stored as v + 1.
 Item ids grow forever (fresh news), so they are hashed into `n_item_buckets` buckets.

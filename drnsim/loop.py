@@ -1,4 +1,4 @@
-"""The push -> feedback -> update loop (DESIGN.md section 5).
+"""The push -> feedback -> update loop (docs/design.md section 5).
 
     frame = run_episode(env, agent, days=1.0, seed=0)      # one agent, one world
     frame = compare(["oracle", "linucb", "random"], seeds=(0, 1, 2), days=3.0)

@@ -2,7 +2,7 @@
 
 All state is flat arrays indexed by user id (no per-user Python objects) and every method
 touches only the users passed to it, so a step costs O(B) whatever the population size.
-Equations (DESIGN.md section 2):
+Equations (docs/design.md section 2):
 
 * interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
   u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,
@@ -145,7 +145,7 @@ class UserPopulation:
 
     def attractiveness(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
                        news: ItemTable) -> np.ndarray:
-        """a_ui of DESIGN.md section 2 for item ids (B, n) (-1 = none, gets 0) shown to users
+        """a_ui of docs/design.md section 2 for item ids (B, n) (-1 = none, gets 0) shown to users
         at `times`: sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t)
         - b4 seen_ui - b5 satiation), satiation = sum over the user's clicks on the item's
         topic of exp(-(t - t_click) / tau_sat)."""

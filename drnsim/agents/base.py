@@ -1,4 +1,4 @@
-"""The agent protocol of the push -> feedback -> update loop (DESIGN.md section 5).
+"""The agent protocol of the push -> feedback -> update loop (docs/design.md section 5).
 
 An agent is any object with three methods; the loop (`drnsim.loop.run_episode`) calls them
 once per step, always with a leading batch axis B (the loop adds it for the single-visit env):
@@ -48,7 +48,7 @@ from drnsim._validate import seed as check_seed
 from drnsim.config import WorldConfig
 
 Obs = dict[str, Any]
-"""A batched observation: nested dict of arrays with leading axis B (DESIGN.md section 3)."""
+"""A batched observation: nested dict of arrays with leading axis B (docs/design.md section 3)."""
 
 
 @runtime_checkable

@@ -1,5 +1,5 @@
 """DRN: the deep reinforcement learning news recommender of Zheng et al., "DRN: A Deep
-Reinforcement Learning Framework for News Recommendation", WWW 2018 (DESIGN.md section 5).
+Reinforcement Learning Framework for News Recommendation", WWW 2018 (docs/design.md section 5).
 
 The algorithm, top to bottom (paper sections in brackets):
 

@@ -1,4 +1,4 @@
-"""Gymnasium environments over the simulated world (DESIGN.md section 3).
+"""Gymnasium environments over the simulated world (docs/design.md section 3).
 
 * `NewsFeedEnv`: one user visit per step (the classic single-request env, any RL library).
 * `NewsFeedVectorEnv`: the next B visits of one shared world per step, array code throughout.

@@ -1,4 +1,4 @@
-"""The ranking model zoo (DESIGN.md section 4): one file per model, shared layers in
+"""The ranking model zoo (docs/design.md section 4): one file per model, shared layers in
 `layers.py`, the trainer in `training.py`. `make_model(name, spec, **kwargs)` builds one."""
 
 from __future__ import annotations
