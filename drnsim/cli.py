@@ -198,8 +198,8 @@ def plot(folder: Annotated[Path, typer.Argument(help="A results folder.")]) -> N
     """Redraw the PNG plots of a results folder from its metrics.csv."""
     from drnsim.results import CONFIG, ResultsFolder, load_metrics, write_plots
 
-    results = ResultsFolder.open(folder, create=False)
     frame = load_metrics(folder)
+    results = ResultsFolder.open(folder, create=False)
     baseline = None
     if (folder / CONFIG).exists():
         baseline = Experiment.from_yaml(folder / CONFIG).baseline

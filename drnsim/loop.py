@@ -257,7 +257,6 @@ def check_compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: floa
         raise ValueError(f"agent names must be unique within a comparison, repeated: {repeated}"
                          " (give the objects distinct `name` attributes)")
     seeds = check_seeds("seeds", seeds)
-    check_run_settings(days, bucket_hours, with_regret, progress)
     days, log_days = positive("days", days), non_negative("log_days", log_days)
     batch_size = int_at_least("batch_size", batch_size, 1)
     probability("log_epsilon", log_epsilon)
@@ -275,6 +274,7 @@ def check_compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: floa
         if max(parts, key=parts.__getitem__).startswith("news"):  # the horizon is too long
             raise ValueError(f"days={days:g} (after log_days={log_days:g}): {exc}") from None
         raise
+    check_run_settings(days, bucket_hours, with_regret, progress)
     return specs, instances, seeds, cfg
 
 

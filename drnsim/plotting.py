@@ -39,6 +39,11 @@ def metric_range(metric: str) -> tuple[float, float]:
     return METRIC_RANGES.get(prefix, (-np.inf, np.inf)) if "@" in metric else (-np.inf, np.inf)
 
 
+def _short(label: str, width: int = 40) -> str:
+    """A label cut to ``width`` characters (agent names of nested wrappers grow long)."""
+    return label if len(label) <= width else label[:width - 3] + "..."
+
+
 def _seed_note(rows: pd.DataFrame) -> str:
     """'n seeds' (or 'n-m seeds' when the agents have different numbers)."""
     counts = rows.groupby("agent", sort=False)["seed"].nunique()
@@ -86,7 +91,7 @@ def plot_curves(frame: pd.DataFrame, metric: str = "reward", path: str | Path | 
     ax = fig.add_subplot()
     for agent, rows in data.groupby("agent", sort=False):
         stats = rows.groupby("time")["value"].apply(lambda v: pd.Series(mean_ci(v))).unstack()
-        line, = ax.plot(stats.index, stats[0], label=agent)
+        line, = ax.plot(stats.index, stats[0], label=_short(agent))
         ax.fill_between(stats.index, stats[1].clip(low, high), stats[2].clip(low, high),
                         color=line.get_color(), alpha=0.2, linewidth=0)
     note = f"mean and 95% interval over {_seed_note(data)}"
@@ -112,7 +117,8 @@ def plot_summary(frame: pd.DataFrame, metric: str = "ctr", baseline: str | None 
     fig = _figure((7.0, 0.35 * len(table) + 1.5))
     ax = fig.add_subplot()
     error = np.nan_to_num(np.vstack([mean - low, high - mean]))
-    ax.barh(table.index, mean, xerr=error, capsize=3, color="tab:blue", alpha=0.8)
+    ax.barh(range(len(table)), mean, xerr=error, capsize=3, color="tab:blue", alpha=0.8)
+    ax.set_yticks(range(len(table)), [_short(agent) for agent in table.index])
     label = f"{metric} lift over {baseline}" if baseline else metric
     ax.set(xlabel=f"{label} (95% interval)",
            title=f"{title or label} ({_seed_note(data)})")

@@ -67,7 +67,7 @@ def _import_class(name: str, module: str, attribute: str) -> type:
     return check_agent(cls, f"agent class {name!r}")
 
 
-def make_agent(name: str, **kwargs: Any) -> Any:
+def make_agent(name: str, /, **kwargs: Any) -> Any:
     """Build an agent by name (see the module docstring). Keyword arguments go to the
     agent's constructor; for a wrapper, those its constructor takes (e.g. ``epsilon``,
     ``c``, ``seed``) go to it and the rest to the wrapped agent. Unknown names and keywords
