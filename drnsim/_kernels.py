@@ -258,8 +258,10 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
     section 2); users of a batch are distinct, one per thread.
 
     Jumps first: while the channel's next jump time t_j <= t, it lands on topic
-    argmax_c(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the coin
-    hash(key, 1, channel, jump number, c); u_m restarts at the centroid and the next jump
+    argmax_{c != current}(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the
+    coin hash(key, 1, channel, jump number, c): every jump changes the topic (with a single
+    topic there is nowhere to go and the channel keeps it); u_m restarts at the centroid and
+    the next jump
     follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
     coin `UserPopulation._jump_gaps` draws the first ones from). Then the
     Ornstein-Uhlenbeck step from the last touch (or the last jump) to t:
@@ -277,8 +279,11 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
                 hour = max(int(np.floor((t_jump - trend_start) / 3600.0)), 0)
                 flat = absorb(absorb(jump_key, uint64(1)), uint64(u * n_channels + m))
                 state = absorb(flat, uint64(k))
-                best, topic = -np.inf, 0
+                current = channel_topic[u, m]
+                best, topic = -np.inf, current
                 for c in range(n_topics):
+                    if c == current:
+                        continue
                     preference = (age_logits[features[u, 0], c] + gender_logits[features[u, 1], c]
                                   + region_logits[features[u, 2], c])
                     coin = to_uniform(absorb(state, uint64(c)))

@@ -7,8 +7,8 @@ Equations (DESIGN.md section 2):
 * interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
   u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,
   u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi;
-  it jumps to a new topic with hazard rho (jump times and destinations are counter-based, so
-  they are the same for every agent), a click pulls the explaining channel towards the item,
+  it jumps to a different topic with hazard rho (jump times and destinations are
+  counter-based, so they are the same for every agent), a click pulls the explaining channel towards the item,
   u_m <- u_m + eta (v_i - u_m), and recent clicks on a topic satiate it.
 * clicks: a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t) - b4 seen_ui
   - b5 satiation_u,c_i), shown at rank k with P(click) = theta_k a_ui, theta_k = 1 / k^kappa.
@@ -123,8 +123,9 @@ class UserPopulation:
 
     def evolve(self, users: np.ndarray, times: np.ndarray, trend: TopicTrend) -> None:
         """Bring the interests of `users` (distinct) forward to `times`: topic jumps, then OU
-        drift (`_kernels.evolve`). A jumping channel lands on topic c with probability
-        softmax(trend + feature preference)_c, the trend of the jump's hour."""
+        drift (`_kernels.evolve`). A jumping channel lands on a topic c other than its
+        current one with probability softmax(trend + feature preference)_c over those topics,
+        the trend of the jump's hour: every jump is a switch."""
         cfg = self.config
         table, start = trend.hourly_logits(float(times.max()) if len(times) else 0.0)
         noise = self.drift_rng.standard_normal((len(users), cfg.n_channels, cfg.latent_dim),

@@ -75,6 +75,25 @@ def test_topic_jump_rate(rate: float):
     assert (changed > 0.5) if rate else (changed == 0)
 
 
+@pytest.mark.parametrize("rate", [0.5, 2.0])
+def test_realised_topic_switch_rate_equals_the_jump_rate(rate: float):
+    """Every jump lands on a different topic, so the topic changes seen between frequent
+    touches happen at rho per channel and day (a jump that kept its topic would be invisible
+    and the realised rate would fall short of rho)."""
+    world = _world(n_users=2000, n_topics=3, jump_rate_per_day=rate)
+    users, days, step = np.arange(2000), 6.0, 0.02
+    previous, switches = world.users.channel_topic.copy(), 0
+    for t in np.arange(step, days + step / 2, step):
+        world.users.evolve(users, np.full(2000, t * DAY), world.news)
+        switches += int((world.users.channel_topic != previous).sum())
+        previous = world.users.channel_topic.copy()
+    channel_days = 2000 * world.config.n_channels * days
+    assert switches / channel_days == pytest.approx(rate, rel=0.06)
+    # every jump is seen as a switch, but for the pairs of jumps inside one interval (a share
+    # of about rho * step of the jumps)
+    assert switches >= (1 - 1.5 * rate * step) * world.users.jump_count.sum()
+
+
 def test_jumps_are_exogenous_whatever_the_touch_pattern():
     """Jump times and destinations do not depend on when a user is touched, so every agent
     meets the same interest jumps (common random numbers)."""
