@@ -250,10 +250,17 @@ def add_clicks(clicks, items, times, ref_time, windows):
             clicks[items[j], w] += np.exp((times[j] - ref_time) / windows[w])
 
 
+@njit(cache=True)
+def counter_normal(state, j):
+    """The j-th standard normal of a hash state: Box-Muller on its coins 2j and 2j + 1."""
+    radius = np.sqrt(-2.0 * np.log(to_uniform(absorb(state, uint64(2 * j)))))
+    return radius * np.cos(2.0 * np.pi * to_uniform(absorb(state, uint64(2 * j + 1))))
+
+
 @njit(cache=True, parallel=True)
 def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, interest,
            centroids, features, age_logits, gender_logits, region_logits, trend, trend_start,
-           jump_key, jump_rate, theta, scale, noise):
+           jump_key, jump_rate, theta, scale, drift_key, time_bits):
     """Bring each visiting user's channels forward to the visit time, in place (DESIGN.md
     section 2); users of a batch are distinct, one per thread.
 
@@ -261,11 +268,12 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
     argmax_{c != current}(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the
     coin hash(key, 1, channel, jump number, c): every jump changes the topic (with a single
     topic there is nowhere to go and the channel keeps it); u_m restarts at the centroid and
-    the next jump
-    follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
-    coin `UserPopulation._jump_gaps` draws the first ones from). Then the
-    Ornstein-Uhlenbeck step from the last touch (or the last jump) to t:
-    u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi."""
+    the next jump follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
+    coin `UserPopulation._jump_gaps` draws the first ones from). Then the Ornstein-Uhlenbeck
+    step from the last touch (or the last jump) to t:
+    u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi, with
+    xi a standard normal from the coins hash(drift_key, user, touch time's bits, channel,
+    dimension) (`counter_normal`): the same for every agent that touches the user then."""
     n_channels, dim = interest.shape[1], interest.shape[2]
     n_topics = trend.shape[1]
     for b in prange(users.shape[0]):
@@ -302,10 +310,11 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
             decay = np.exp(-theta * dt_days)
             std = scale * np.sqrt((1.0 - decay * decay) / (2.0 * theta))
             topic = channel_topic[u, m]
+            state = absorb(absorb(absorb(drift_key, uint64(u)), time_bits[b]), uint64(m))
             for d in range(dim):
                 centre = centroids[topic, d]
                 interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay \
-                    + std * noise[b, m, d]
+                    + std * counter_normal(state, d)
         last_evolved[u] = t
 
 

@@ -6,7 +6,8 @@ Equations (DESIGN.md section 2):
 
 * interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
   u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,
-  u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi;
+  u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi,
+  with xi a counter-based normal of (user, channel, dimension, touch time);
   it jumps to a different topic with hazard rho (jump times and destinations are
   counter-based, so they are the same for every agent), a click pulls the explaining channel towards the item,
   u_m <- u_m + eta (v_i - u_m), and recent clicks on a topic satiate it.
@@ -48,10 +49,10 @@ class UserPopulation:
     """Hidden and observable state of all users, as arrays of length U."""
 
     def __init__(self, config: WorldConfig, centroids: np.ndarray, init_rng: np.random.Generator,
-                 drift_rng: np.random.Generator, jump_key: np.uint64, visit_key: np.uint64):
+                 drift_key: np.uint64, jump_key: np.uint64, visit_key: np.uint64):
         self.config = config
         self.centroids = centroids
-        self.drift_rng = drift_rng
+        self.drift_key = drift_key
         self.jump_key = jump_key
         self.visit_key = visit_key
         cfg = config
@@ -125,16 +126,16 @@ class UserPopulation:
         """Bring the interests of `users` (distinct) forward to `times`: topic jumps, then OU
         drift (`_kernels.evolve`). A jumping channel lands on a topic c other than its
         current one with probability softmax(trend + feature preference)_c over those topics,
-        the trend of the jump's hour: every jump is a switch."""
+        the trend of the jump's hour: every jump is a switch. The drift noise is counter-based
+        on (user, touch time), so two agents that touch a user at the same times give it the
+        same interests."""
         cfg = self.config
         table, start = trend.hourly_logits(float(times.max()) if len(times) else 0.0)
-        noise = self.drift_rng.standard_normal((len(users), cfg.n_channels, cfg.latent_dim),
-                                               dtype=np.float32)
         kernels.evolve(users, times, self.last_evolved, self.next_jump, self.jump_count,
                        self.channel_topic, self.interest, self.centroids, self.features,
                        *self._feature_topic_logits, table, start, self.jump_key,
                        cfg.jump_rate_per_day / DAY, cfg.drift_reversion_per_day, self.ou_scale,
-                       noise)
+                       self.drift_key, np.ascontiguousarray(times, np.float64).view(np.uint64))
 
     # ------------------------------------------------------------------------------------
     @property

@@ -217,7 +217,7 @@ class World:
                           ).astype(np.float32)
         self.news = NewsStream(cfg, np.random.default_rng(news), self.centroids)
         self.users = UserPopulation(cfg, self.centroids, np.random.default_rng(population),
-                                    np.random.default_rng(drift), stream_key(jumps),
+                                    stream_key(drift), stream_key(jumps),
                                     stream_key(visits))
         self.click_key = stream_key(clicks)
         self.candidate_key = stream_key(clicks.spawn(1)[0])

@@ -106,6 +106,46 @@ def test_jumps_are_exogenous_whatever_the_touch_pattern():
     np.testing.assert_array_equal(once.users.channel_topic, often.users.channel_topic)
 
 
+def test_drift_noise_depends_on_user_and_time_not_on_batch_order():
+    one, other = _world(n_users=400), _world(n_users=400)
+    users = np.arange(200)
+    one.users.evolve(users, np.full(200, 0.7 * DAY), one.news)
+    # the same users at the same time, in another order and batched with other users
+    mixed = np.concatenate([users[::-1][:100], np.arange(200, 300)])
+    other.users.evolve(mixed, np.full(200, 0.7 * DAY), other.news)
+    other.users.evolve(users[::-1][100:], np.full(100, 0.7 * DAY), other.news)
+    np.testing.assert_array_equal(one.users.interest[users], other.users.interest[users])
+
+
+def test_two_agents_give_identical_interests_to_users_they_treat_identically():
+    """Users whose visits fell at the same times with no clicks under two different agents
+    (so no reinforcement and the same return coins) end with the same interests, although
+    the agents' batches held different users in a different order."""
+    trajectories = []
+    for flip in (False, True):
+        env = NewsFeedVectorEnv(64, n_users=1500, episode_days=3.0, drift_sigma=0.8,
+                                click_bias=-6.0)  # few clicks: many users treated alike
+        obs, _ = env.reset(seed=4)
+        visits, clicked = {}, set()
+        for _ in range(150):
+            scores = obs["candidates"]["age"] / 1e6  # oldest first, or newest first
+            obs, _, _, _, info = env.step(action_from_scores(-scores if flip else scores))
+            for user, time, clicks in zip(info["user_id"], info["sim_time"],
+                                          info["clicks"].any(1), strict=True):
+                visits.setdefault(int(user), []).append(float(time))
+                if clicks:
+                    clicked.add(int(user))
+        clicked.update(env.unwrapped.current_batch.users.tolist())  # evolved, not yet served
+        trajectories.append((visits, clicked, env.unwrapped.world.users.interest.copy()))
+    (visits_a, clicked_a, interest_a), (visits_b, clicked_b, interest_b) = trajectories
+    same = [u for u in visits_a if visits_a[u] == visits_b.get(u)
+            and u not in clicked_a | clicked_b and len(visits_a[u]) > 1]
+    assert len(same) > 100
+    np.testing.assert_array_equal(interest_a[same], interest_b[same])
+    differ = [u for u in visits_a if u in visits_b and visits_a[u] != visits_b[u]]
+    assert not np.array_equal(interest_a[differ], interest_b[differ])
+
+
 @pytest.mark.parametrize("theta", [0.5, 2.0])
 def test_interest_drift_follows_the_configured_reversion(theta: float):
     world = _world(n_users=3000, jump_rate_per_day=0.0, drift_reversion_per_day=theta)
