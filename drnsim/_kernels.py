@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange, uint64
 
-from drnsim._random import absorb, to_uniform
+from drnsim._random import absorb, counter_normal, to_uniform
 
 N_WINDOWS = 4
 
@@ -115,14 +115,14 @@ def _observe_visit(b, users, times, candidates, ring_items, ring_times, ring_ptr
 
 @njit(cache=True, parallel=True)
 def attractiveness(users, times, items, interest, channel_weight, item_vector, item_quality,
-                   item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len, coef, out,
-                   n_chunks):
-    """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i - b3 age / tau - b4 seen_ui
-    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items. The
-    visits are split in `n_chunks` chunks over the threads; the user's clicks are read from
-    their ring.
+                   item_bait, item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+                   coef, out, n_chunks):
+    """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + lambda w_bait b_i
+    - b3 age / tau - b4 seen_ui - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat));
+    0 for padded items. The visits are split in `n_chunks` chunks over the threads; the
+    user's clicks are read from their ring.
 
-    coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat)."""
+    coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat, lambda w_bait)."""
     n_hist = ring_items.shape[1]
     n_visits = items.shape[0]
     for chunk in prange(n_chunks):
@@ -131,22 +131,17 @@ def attractiveness(users, times, items, interest, channel_weight, item_vector, i
         clicked_topic = np.empty(n_hist, np.int64)
         for b in range(chunk * n_visits // n_chunks, (chunk + 1) * n_visits // n_chunks):
             _visit_attractiveness(b, users, times, items, interest, channel_weight,
-                                  item_vector, item_quality, item_pub, item_topic, ring_items,
-                                  ring_times, ring_ptr, ring_len, coef, out, recency, clicked,
-                                  clicked_topic)
+                                  item_vector, item_quality, item_bait, item_pub, item_topic,
+                                  ring_items, ring_times, ring_ptr, ring_len, coef, out, recency,
+                                  clicked, clicked_topic)
 
 
 @njit(cache=True)
-def _visit_attractiveness(b, users, times, items, interest, channel_weight, item_vector,
-                          item_quality, item_pub, item_topic, ring_items, ring_times, ring_ptr,
-                          ring_len, coef, out, recency, clicked, clicked_topic):
-    """One visit of `attractiveness`, with scratch buffers of length L."""
-    b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
-        coef[6]
+def _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len, inv_sat,
+                     clicked, clicked_topic, recency):
+    """User u's stored clicks into scratch buffers of length L, oldest first: item, its
+    topic and its satiation weight exp(-(t - t_click) / tau_sat); returns how many."""
     n_hist = ring_items.shape[1]
-    n_channels, dim = interest.shape[1], interest.shape[2]
-    t = times[b]
-    u = users[b]
     length = ring_len[u]
     start = _ring_start(ring_ptr, ring_len, n_hist, u)
     for slot in range(length):
@@ -154,6 +149,32 @@ def _visit_attractiveness(b, users, times, items, interest, channel_weight, item
         clicked[slot] = ring_items[u, pos]
         clicked_topic[slot] = item_topic[clicked[slot]]
         recency[slot] = np.exp(-(t - ring_times[u, pos]) * inv_sat)
+    return length
+
+
+@njit(cache=True)
+def _topic_satiation(topic, length, clicked_topic, recency):
+    """sum over the stored clicks on `topic` of their satiation weights."""
+    total = 0.0
+    for slot in range(length):
+        if clicked_topic[slot] == topic:
+            total += recency[slot]
+    return total
+
+
+@njit(cache=True)
+def _visit_attractiveness(b, users, times, items, interest, channel_weight, item_vector,
+                          item_quality, item_bait, item_pub, item_topic, ring_items, ring_times,
+                          ring_ptr, ring_len, coef, out, recency, clicked, clicked_topic):
+    """One visit of `attractiveness`, with scratch buffers of length L."""
+    b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
+        coef[6]
+    bait_weight = coef[7]
+    n_channels, dim = interest.shape[1], interest.shape[2]
+    t = times[b]
+    u = users[b]
+    length = _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+                              inv_sat, clicked, clicked_topic, recency)
     for j in range(items.shape[1]):
         item = items[b, j]
         if item < 0:
@@ -173,9 +194,68 @@ def _visit_attractiveness(b, users, times, items, interest, channel_weight, item
                 seen = 1.0
             if clicked_topic[slot] == topic:
                 satiation += recency[slot]
-        logit = (b0 + b1 * relevance + b2 * item_quality[item] - fresh * (t - item_pub[item])
-                 - b4 * seen - b5 * satiation)
+        logit = (b0 + b1 * relevance + b2 * item_quality[item] + bait_weight * item_bait[item]
+                 - fresh * (t - item_pub[item]) - b4 * seen - b5 * satiation)
         out[b, j] = 1.0 / (1.0 + np.exp(-logit))
+
+
+@njit(cache=True)
+def satiation(users, times, items, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+              inv_sat, out):
+    """The satiation term of `attractiveness` alone: out[b, j] = sum over user b's stored
+    clicks on item j's topic of exp(-(t - t_click) / tau_sat); 0 for padded items."""
+    n_hist = ring_items.shape[1]
+    recency = np.empty(n_hist)
+    clicked = np.empty(n_hist, np.int64)
+    clicked_topic = np.empty(n_hist, np.int64)
+    for b in range(users.shape[0]):
+        length = _history_recency(users[b], times[b], item_topic, ring_items, ring_times,
+                                  ring_ptr, ring_len, inv_sat, clicked, clicked_topic, recency)
+        for j in range(items.shape[1]):
+            item = items[b, j]
+            out[b, j] = 0.0 if item < 0 else _topic_satiation(item_topic[item], length,
+                                                               clicked_topic, recency)
+
+
+@njit(cache=True)
+def update_engagement(users, times, shown_items, clicks, satisfaction, item_topic, ring_items,
+                      ring_times, ring_ptr, ring_len, last_visit, engagement, coef):
+    """Engagement after each visit (docs/design.md section 8), in place:
+    E <- E exp(-(t - t_last) / tau_E) + sum_clicks s_i - w_slate C - w_sat sum_clicks sat_i,
+    where C = (sum_c n_c^2 / n^2 - 1 / n) / (1 - 1 / n) is the topic concentration of the n
+    shown items (0: all topics distinct, 1: all one topic; 0 for n < 2) and sat_i the
+    satiation of clicked item i's topic from the history before this visit's clicks.
+
+    coef = (1 / tau_E, lambda w_slate, lambda w_sat, 1 / tau_sat)."""
+    inv_tau, slate_weight, satiation_weight, inv_sat = coef[0], coef[1], coef[2], coef[3]
+    n_hist, k = ring_items.shape[1], shown_items.shape[1]
+    recency = np.empty(n_hist)
+    clicked = np.empty(n_hist, np.int64)
+    clicked_topic = np.empty(n_hist, np.int64)
+    for b in range(users.shape[0]):
+        u, t = users[b], times[b]
+        e = engagement[u]
+        if last_visit[u] >= 0:
+            e *= np.exp(-(t - last_visit[u]) * inv_tau)
+        n_shown, same_topic = 0, 0
+        for j in range(k):
+            if shown_items[b, j] < 0:
+                continue
+            n_shown += 1
+            for i in range(k):
+                if shown_items[b, i] >= 0 and \
+                        item_topic[shown_items[b, i]] == item_topic[shown_items[b, j]]:
+                    same_topic += 1
+        if n_shown > 1:
+            e -= slate_weight * (same_topic / n_shown ** 2 - 1.0 / n_shown) \
+                / (1.0 - 1.0 / n_shown)
+        length = _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+                                  inv_sat, clicked, clicked_topic, recency)
+        for j in range(k):
+            if clicks[b, j] and shown_items[b, j] >= 0:
+                e += satisfaction[b, j] - satiation_weight * _topic_satiation(
+                    item_topic[shown_items[b, j]], length, clicked_topic, recency)
+        engagement[u] = e
 
 
 @njit(cache=True, parallel=True)
@@ -248,13 +328,6 @@ def add_clicks(clicks, items, times, ref_time, windows):
     for j in range(items.shape[0]):
         for w in range(windows.shape[0]):
             clicks[items[j], w] += np.exp((times[j] - ref_time) / windows[w])
-
-
-@njit(cache=True)
-def counter_normal(state, j):
-    """The j-th standard normal of a hash state: Box-Muller on its coins 2j and 2j + 1."""
-    radius = np.sqrt(-2.0 * np.log(to_uniform(absorb(state, uint64(2 * j)))))
-    return radius * np.cos(2.0 * np.pi * to_uniform(absorb(state, uint64(2 * j + 1))))
 
 
 @njit(cache=True, parallel=True)

@@ -123,8 +123,9 @@ def test_two_agents_give_identical_interests_to_users_they_treat_identically():
     the agents' batches held different users in a different order."""
     trajectories = []
     for flip in (False, True):
+        # few clicks and the clicks-only return model: many users treated alike
         env = NewsFeedVectorEnv(64, n_users=1500, episode_days=3.0, drift_sigma=0.8,
-                                click_bias=-6.0)  # few clicks: many users treated alike
+                                click_bias=-6.0, tradeoff_strength=0.0)
         obs, _ = env.reset(seed=4)
         visits, clicked = {}, set()
         for _ in range(150):
@@ -166,7 +167,7 @@ def test_interest_drift_follows_the_configured_reversion(theta: float):
 
 def _visits(gain: float, days: float = 4.0) -> pd.DataFrame:
     env = NewsFeedVectorEnv(256, n_users=3000, satisfaction_gain=gain, episode_days=days,
-                            churn_probability=0.0)
+                            churn_probability=0.0, tradeoff_strength=0.0)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     frames, truncated = [], np.zeros(1, bool)
@@ -189,7 +190,7 @@ def test_return_gaps_shorter_after_satisfying_visits(gain: float):
 
 
 def test_churn_happens_after_empty_streaks_and_only_then():
-    world_cfg = dict(n_users=2000, episode_days=5.0, click_bias=-5.0)
+    world_cfg = dict(n_users=2000, episode_days=5.0, click_bias=-5.0, tradeoff_strength=0.0)
     for probability in (0.0, 0.2):
         env = NewsFeedVectorEnv(256, churn_probability=probability, **world_cfg)
         env.reset(seed=0)
