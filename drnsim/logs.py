@@ -11,8 +11,9 @@ them at position k with probability 1 / n_valid. Columns: visit_id, user_id, tim
 (0 = top), click, dwell (seconds read, 0 where not clicked), propensity, explored,
 candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
 provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
-user_region, user_device, hour, weekday, since_last_visit, gap, history_length and the history as list columns hist_item_id, hist_topic, hist_provider,
-hist_age (valid entries only, oldest first).
+user_region, user_device, hour, weekday, since_last_visit, gap, history_length and the
+history as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries
+only, oldest first).
 """
 
 from __future__ import annotations
