@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange, uint64
 
-from drnsim._random import absorb, counter_normal, to_uniform
+from drnsim._random import absorb, counter_normal_pair, to_uniform
 
 N_WINDOWS = 4
 
@@ -218,6 +218,30 @@ def satiation(users, times, items, item_topic, ring_items, ring_times, ring_ptr,
 
 
 @njit(cache=True)
+def satisfaction(users, visit_numbers, items, item_quality, item_bait, key, coef,
+                 satisfaction_out, dwell_out):
+    """What a click on item ids (B, n) would bring (docs/design.md section 8; 0 where -1):
+    s = q_i - lambda d_bait (b_i - b_mean) + sigma_s z, dwell = median exp(g_d s + sigma_d z'),
+    (z, z') the first `counter_normal_pair` of hash(key, user, visit number, item).
+
+    coef = (lambda d_bait, b_mean, sigma_s, median, g_d, sigma_d)."""
+    disappointment, mean_bait, sigma_s, median, gain, sigma_d = (coef[0], coef[1], coef[2],
+                                                                 coef[3], coef[4], coef[5])
+    for b in range(items.shape[0]):
+        visit = absorb(absorb(key, uint64(users[b])), uint64(visit_numbers[b]))
+        for j in range(items.shape[1]):
+            item = items[b, j]
+            if item < 0:
+                satisfaction_out[b, j] = 0.0
+                dwell_out[b, j] = 0.0
+                continue
+            z, z_dwell = counter_normal_pair(absorb(visit, uint64(item)), 0)
+            s = item_quality[item] - disappointment * (item_bait[item] - mean_bait) + sigma_s * z
+            satisfaction_out[b, j] = s
+            dwell_out[b, j] = median * np.exp(gain * s + sigma_d * z_dwell)
+
+
+@njit(cache=True)
 def update_engagement(users, times, shown_items, clicks, satisfaction, item_topic, ring_items,
                       ring_times, ring_ptr, ring_len, last_visit, engagement, coef):
     """Engagement after each visit (docs/design.md section 8), in place:
@@ -229,9 +253,6 @@ def update_engagement(users, times, shown_items, clicks, satisfaction, item_topi
     coef = (1 / tau_E, lambda w_slate, lambda w_sat, 1 / tau_sat)."""
     inv_tau, slate_weight, satiation_weight, inv_sat = coef[0], coef[1], coef[2], coef[3]
     n_hist, k = ring_items.shape[1], shown_items.shape[1]
-    recency = np.empty(n_hist)
-    clicked = np.empty(n_hist, np.int64)
-    clicked_topic = np.empty(n_hist, np.int64)
     for b in range(users.shape[0]):
         u, t = users[b], times[b]
         e = engagement[u]
@@ -249,12 +270,17 @@ def update_engagement(users, times, shown_items, clicks, satisfaction, item_topi
         if n_shown > 1:
             e -= slate_weight * (same_topic / n_shown ** 2 - 1.0 / n_shown) \
                 / (1.0 - 1.0 / n_shown)
-        length = _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len,
-                                  inv_sat, clicked, clicked_topic, recency)
+        start = _ring_start(ring_ptr, ring_len, n_hist, u)
         for j in range(k):
-            if clicks[b, j] and shown_items[b, j] >= 0:
-                e += satisfaction[b, j] - satiation_weight * _topic_satiation(
-                    item_topic[shown_items[b, j]], length, clicked_topic, recency)
+            if not clicks[b, j] or shown_items[b, j] < 0:
+                continue
+            topic = item_topic[shown_items[b, j]]
+            satiation = 0.0
+            for slot in range(ring_len[u]):  # the history before this visit's clicks
+                pos = (start + slot) % n_hist
+                if item_topic[ring_items[u, pos]] == topic:
+                    satiation += np.exp(-(t - ring_times[u, pos]) * inv_sat)
+            e += satisfaction[b, j] - satiation_weight * satiation
         engagement[u] = e
 
 
@@ -346,7 +372,8 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
     step from the last touch (or the last jump) to t:
     u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi, with
     xi a standard normal from the coins hash(drift_key, user, touch time's bits, channel,
-    dimension) (`counter_normal`): the same for every agent that touches the user then."""
+    dimension) (`counter_normal_pair`, two dimensions per pair): the same for every agent that
+    touches the user then."""
     n_channels, dim = interest.shape[1], interest.shape[2]
     n_topics = trend.shape[1]
     for b in prange(users.shape[0]):
@@ -385,9 +412,12 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
             topic = channel_topic[u, m]
             state = absorb(absorb(absorb(drift_key, uint64(u)), time_bits[b]), uint64(m))
             for d in range(dim):
+                if d % 2 == 0:
+                    xi, xi_next = counter_normal_pair(state, d // 2)
+                else:
+                    xi = xi_next
                 centre = centroids[topic, d]
-                interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay \
-                    + std * counter_normal(state, d)
+                interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay + std * xi
         last_evolved[u] = t
 
 

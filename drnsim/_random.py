@@ -38,10 +38,12 @@ def to_uniform(state):
 
 
 @njit(cache=True)
-def counter_normal(state, j):
-    """The j-th standard normal of a hash state: Box-Muller on its coins 2j and 2j + 1."""
+def counter_normal_pair(state, j):
+    """The j-th pair of independent standard normals of a hash state: Box-Muller on its
+    coins 2j and 2j + 1, (r cos phi, r sin phi)."""
     radius = np.sqrt(-2.0 * np.log(to_uniform(absorb(state, uint64(2 * j)))))
-    return radius * np.cos(2.0 * np.pi * to_uniform(absorb(state, uint64(2 * j + 1))))
+    phi = 2.0 * np.pi * to_uniform(absorb(state, uint64(2 * j + 1)))
+    return radius * np.cos(phi), radius * np.sin(phi)
 
 
 def stream_key(seed_sequence: np.random.SeedSequence) -> np.uint64:
@@ -58,7 +60,8 @@ def hash_uniform(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
 
 
 def counter_normals(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
-    """Standard normals, one per broadcast element of the counters: `counter_normal` with
-    j = 0, i.e. Box-Muller on the coins hash(key, counters..., 0) and hash(key, counters..., 1)."""
+    """Standard normals, one per broadcast element of the counters: the first of
+    `counter_normal_pair` with j = 0, Box-Muller on the coins hash(key, counters..., 0) and
+    hash(key, counters..., 1)."""
     radius = np.sqrt(-2.0 * np.log(hash_uniform(key, *counters, 0)))
     return radius * np.cos(2.0 * np.pi * hash_uniform(key, *counters, 1))

@@ -376,20 +376,18 @@ class World:
         s = q_i - lambda d_bait (b_i - b_mean) + sigma_s eps, b_mean = `bait_provider_mean`
         (the mean bait of an item: a typical click is neutral, a bait-free one pleases),
         dwell = median exp(g_d s + sigma_d eps'),
-        eps and eps' counter-based normals of (user, visit number, item): the same click
-        meets the same satisfaction whichever agent shows it."""
-        cfg, news = self.config, self.news
+        eps and eps' counter-based normals of (user, visit number, item)
+        (`_kernels.satisfaction`): the same click meets the same satisfaction whichever agent
+        shows it."""
+        cfg = self.config
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
-        safe = np.maximum(items, 0)
-        counters = (batch.users[:, None], batch.visit_numbers[:, None], safe)
-        s = (news.quality[safe] - cfg.tradeoff_strength * cfg.bait_disappointment
-             * (news.bait[safe] - cfg.bait_provider_mean)
-             + cfg.satisfaction_noise * counter_normals(self.satisfaction_key, 0, *counters))
-        dwell = cfg.dwell_median_seconds * np.exp(
-            cfg.dwell_satisfaction_gain * s
-            + cfg.dwell_noise * counter_normals(self.satisfaction_key, 1, *counters))
-        valid = items >= 0
-        return np.where(valid, s, 0.0), np.where(valid, dwell, 0.0)
+        coef = np.array([cfg.tradeoff_strength * cfg.bait_disappointment, cfg.bait_provider_mean,
+                         cfg.satisfaction_noise, cfg.dwell_median_seconds,
+                         cfg.dwell_satisfaction_gain, cfg.dwell_noise])
+        satisfaction, dwell = np.empty(items.shape), np.empty(items.shape)
+        kernels.satisfaction(batch.users, batch.visit_numbers, items, self.news.quality,
+                             self.news.bait, self.satisfaction_key, coef, satisfaction, dwell)
+        return satisfaction, dwell
 
     def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):

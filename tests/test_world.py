@@ -46,8 +46,9 @@ def test_position_bias_recovered_from_random_rankings(kappa: float):
 
 @pytest.mark.parametrize("tau_hours", [3.0, 8.0])
 def test_ctr_decays_with_item_age_as_configured(tau_hours: float):
+    # the clicks-only world: clickbait's extra spread of appeal saturates more sigmoids
     logs = random_rollout(60, n_users=5000, candidate_mode="sampled", episode_days=30.0,
-                          freshness_tau_hours=tau_hours)
+                          freshness_tau_hours=tau_hours, tradeoff_strength=0.0)
     young = logs[logs.age_h < 12]
     by_age = young.groupby(np.floor(young.age_h / 2) * 2 + 1).click.mean()
     slope = np.polyfit(by_age.index.to_numpy(), np.log(by_age.to_numpy()), 1)[0]
