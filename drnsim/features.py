@@ -348,7 +348,8 @@ LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "
 
 def check_logs(logs: pd.DataFrame) -> None:
     """ValueError naming what is wrong with a logs frame: missing columns, missing values,
-    clicks outside {0, 1}, negative positions, or two rows for one (visit, position)."""
+    clicks outside {0, 1}, negative positions, dwell (optional) that is not a finite
+    number >= 0, or two rows for one (visit, position)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
@@ -368,6 +369,12 @@ def check_logs(logs: pd.DataFrame) -> None:
     positions = logs["position"].to_numpy()
     if (positions < 0).any() or (positions != np.round(positions)).any():
         raise ValueError("logs column 'position' must hold whole numbers >= 0 (0 = top)")
+    if "dwell" in logs.columns:  # optional: seconds read per click
+        dwell = pd.to_numeric(logs["dwell"], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(dwell) | (dwell < 0)
+        if bad.any():
+            raise ValueError(f"logs column 'dwell' must hold finite seconds >= 0, got "
+                             f"{logs['dwell'].to_numpy()[bad][:5].tolist()}")
     repeated = logs.duplicated(["visit_id", "position"])
     if repeated.any():
         first = logs.iloc[int(np.argmax(repeated.to_numpy()))]

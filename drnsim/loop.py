@@ -47,6 +47,7 @@ from drnsim.metrics import (
     ndcg_at_k,
     precision_at_k,
     regret,
+    retention,
 )
 
 COLUMNS = ["agent", "seed", "time", "metric", "value"]
@@ -106,6 +107,7 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     world, cfg = base.world, base.config
     name = name or agent_name(agent)
     start = float(base.current_batch.times.min())
+    n_active = int((~world.users.churned).sum())  # the users of clicks_per_user
     tracker = ActivenessTracker(cfg.n_users)
     records: list[pd.DataFrame] = []
     snapshots: list[dict[str, float]] = []
@@ -132,7 +134,12 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     snapshots = pd.DataFrame(snapshots)
     frame = bucket_metrics(visits, snapshots[snapshots["bucket"] <= visits["time"].max()
                                              // bucket_seconds], bucket_hours, cfg.n_users,
-                           cfg.slate_size)
+                           cfg.slate_size, n_active)
+    horizon = (cfg.episode_days * DAY - start) if days is None else days * DAY
+    kept = retention(visits["user"].to_numpy(), visits["time"].to_numpy(), horizon)
+    frame = pd.concat([frame, pd.DataFrame({
+        "time": [(n + 1) * DAY / HOUR for n in kept], "metric": [f"retention@{n}d" for n in kept],
+        "value": list(kept.values())})], ignore_index=True)
     frame.insert(0, "seed", world.seed)
     frame.insert(0, "agent", name)
     return frame[COLUMNS]
@@ -215,7 +222,9 @@ def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
                      0)
     record = {
         "time": info["sim_time"] - start,
+        "user": info["user_id"],
         "clicks": clicks.sum(axis=1),
+        "dwell": info["dwell"].sum(axis=1),
         "impressions": (shown >= 0).sum(axis=1),
         "p5": precision_at_k(clicks, shown, 5),
         "ndcg": ndcg_at_k(clicks.astype(np.float64)),

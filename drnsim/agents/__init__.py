@@ -1,6 +1,7 @@
 """Agents of the push -> feedback -> update loop and `make_agent`, the registry.
 
-Names (`known_agents()` lists them): ``random``, ``popular``, ``oracle``, ``linucb``,
+Names (`known_agents()` lists them): ``random``, ``popular``, ``oracle`` (myopic: true click
+probabilities), ``oracle:longterm`` (true clicks and their effect on engagement), ``linucb``,
 ``hlinucb``; the DRN variants ``drn``, ``drn:dn``, ``drn:ddqn``, ``drn:ddqn+u``,
 ``drn:ddqn+u+eg``, ``drn:ddqn+u+ucb`` (`drnsim.agents.drn`); ``static:<model>`` and
 ``online:<model>`` for every model of `drnsim.models.MODELS`; the wrappers
@@ -19,12 +20,13 @@ from drnsim._validate import InvalidTypeError, check_keywords, takes_var_keyword
 from drnsim.agents.bandits import HLinUCBAgent, LinUCBAgent
 from drnsim.agents.base import Agent, BaseAgent, Every, agent_name, check_agent
 from drnsim.agents.explorers import EpsilonGreedy, UCBExplorer
-from drnsim.agents.simple import OracleAgent, PopularAgent, RandomAgent
+from drnsim.agents.simple import LongTermOracleAgent, OracleAgent, PopularAgent, RandomAgent
 
 AGENTS: dict[str, Callable[..., Any]] = {
     "random": RandomAgent,
     "popular": PopularAgent,
     "oracle": OracleAgent,
+    "oracle:longterm": LongTermOracleAgent,
     "linucb": LinUCBAgent,
     "hlinucb": HLinUCBAgent,
 }
@@ -116,6 +118,6 @@ def make_agent(name: str, /, **kwargs: Any) -> Any:
 
 __all__ = [
     "AGENTS", "Agent", "BaseAgent", "EpsilonGreedy", "Every", "HLinUCBAgent", "LinUCBAgent",
-    "OracleAgent", "PopularAgent", "RandomAgent", "UCBExplorer", "WRAPPERS", "agent_name",
-    "check_agent", "import_path", "known_agents", "make_agent",
+    "LongTermOracleAgent", "OracleAgent", "PopularAgent", "RandomAgent", "UCBExplorer",
+    "WRAPPERS", "agent_name", "check_agent", "import_path", "known_agents", "make_agent",
 ]
