@@ -1,21 +1,20 @@
 """Stock RL libraries on drnsim/UserJourney-v0: does PPO learn, and is the env fast enough?
 
-    python benchmarks/rl_libraries.py                       # all three parts (about 2 hours)
-    python benchmarks/rl_libraries.py --parts learning      # or tradeoff, throughput
+    python benchmarks/rl_libraries.py                       # both parts (about 1.5 hours)
+    python benchmarks/rl_libraries.py --parts learning --seeds 0   # one seed per process ...
+    python benchmarks/rl_libraries.py --parts report        # ... and the tables over all
     python benchmarks/rl_libraries.py --quick               # smoke run, a few minutes
 
-* **learning**: Stable-Baselines3 PPO trained by the README recipe ("box" observation,
-  "weights" action, SB3's defaults, a 1,000-user world) for at most --minutes of wall time
-  (and --timesteps visits), per seed; then the trained policy (deterministic), uniform random
-  scores and `popular` serve the same --journeys fresh journeys (worlds of a seed no training
-  env used). Clicks per visit, and the paired differences PPO - random and PPO - popular
-  across seeds with 95% t-intervals: the claim "PPO beats X" holds when the interval lies
-  above 0.
-* **tradeoff**: on the default world (the long-term world's trade-off, issue 13), PPO with the
-  "weights" action trained on reward "clicks+return" vs the same PPO on "clicks", vs `oracle`
-  (myopic) and `oracle:longterm` (skipped while the agent does not exist): clicks per user
-  over the 7-day journeys, retention@1d/3d/7d, clicks per visit; paired differences against
-  PPO on clicks.
+* **learning**: per seed, Stable-Baselines3 PPO trained by the README recipe ("box"
+  observation, "weights" action, SB3's defaults, one env, a 1,000-user world with the
+  default long-term trade-off, docs/design.md section 8) for at most --minutes of wall time
+  (and --timesteps visits), once on reward "clicks" and once on "clicks+return"; then the
+  two trained policies (deterministic), uniform random scores, `popular`, `oracle` (myopic)
+  and `oracle:longterm` serve the same --journeys fresh journeys (worlds of a seed no
+  training env used). Reported: clicks per visit of PPO (clicks) vs random and vs popular,
+  and clicks per user over the 7-day journeys, retention@3d/7d, churn and clicks per visit
+  of every policy against PPO trained on clicks: paired differences across seeds with 95%
+  t-intervals; "higher" / "lower" when the interval excludes 0, else "tie".
 * **throughput**: the vector journey env vs NewsFeed-v0, both at B = 1024 in the same run
   (each in a fresh process, alternating, --rounds times): visits per second, counting the
   background and warm-up visits a journey world simulates, with the default journeys per
@@ -85,7 +84,7 @@ def evaluate(policies: dict, journeys: int, seed: int, env_kwargs: dict) -> pd.D
 
 def paired(table: pd.DataFrame, figure: str, baseline: str) -> pd.DataFrame:
     """Mean per policy and the paired difference against `baseline` across seeds, with
-    95% t-intervals, and whether "policy > baseline" holds (interval above 0)."""
+    95% t-intervals: "higher" (interval above 0), "lower" (below 0) or "tie"."""
     from drnsim.metrics import mean_ci
 
     wide = table[table["figure"] == figure].pivot(index="seed", columns="policy", values="value")
@@ -96,48 +95,55 @@ def paired(table: pd.DataFrame, figure: str, baseline: str) -> pd.DataFrame:
         if policy != baseline and baseline in wide.columns:
             d_mean, d_low, d_high = mean_ci(wide[policy] - wide[baseline])
             row |= {f"minus_{baseline}": d_mean, "diff_low": d_low, "diff_high": d_high,
-                    "verdict": "holds" if d_low > 0 else "does not hold"}
+                    "verdict": "higher" if d_low > 0 else "lower" if d_high < 0 else "tie"}
         out.append(row)
     return pd.DataFrame(out)
 
 
+REWARDS = ("clicks", "clicks+return")
+BASELINES = {"random": "random", "popular": "popular", "oracle": "oracle",
+             "oracle:longterm": "oracle:longterm"}
+
+
 def learning(args: argparse.Namespace) -> None:
+    """Per seed: PPO by the README recipe on each reward of REWARDS, then every policy on the
+    same fresh journeys; one CSV per seed (so that finished seeds survive an interrupted
+    run), then the report over every seed found under --out."""
     env_kwargs = dict(RECIPE, n_users=args.n_users)
-    tables = []
     for seed in args.seeds:
-        model, visits, seconds = train_ppo(env_kwargs, seed, args.minutes, args.timesteps)
-        print(f"seed {seed}: PPO trained on {visits:,} visits in {seconds:.0f} s", flush=True)
-        policies = {"ppo": lambda obs, m=model: m.predict(obs, deterministic=True)[0],
-                    "random": "random", "popular": "popular"}
-        table = evaluate(policies, args.journeys, FRESH + seed, env_kwargs)
-        tables.append(table.assign(seed=seed))
-    table = pd.concat(tables, ignore_index=True)
-    write_csv(args.out / "learning.csv", table)
-    for baseline in ("random", "popular"):
-        print(f"\nclicks per visit, PPO vs {baseline} ({len(args.seeds)} seeds, "
-              f"{args.journeys} fresh journeys each):")
-        print(paired(table, "clicks_per_visit", baseline).to_string(index=False,
-                                                                      float_format="%.3f"))
-
-
-def tradeoff(args: argparse.Namespace) -> None:
-    world = {"n_users": args.n_users}
-    tables = []
-    for seed in args.seeds:
-        policies = {}
-        for reward in ("clicks", "clicks+return"):
-            kwargs = dict(RECIPE, reward_mode=reward, **world)
-            model, visits, seconds = train_ppo(kwargs, seed, args.minutes, args.timesteps)
+        policies: dict = {}
+        for reward in REWARDS:
+            model, visits, seconds = train_ppo(dict(env_kwargs, reward_mode=reward), seed,
+                                               args.minutes, args.timesteps)
             print(f"seed {seed}: PPO on {reward} trained on {visits:,} visits in {seconds:.0f} s",
                   flush=True)
             policies[f"ppo[{reward}]"] = (lambda obs, m=model:
                                           m.predict(obs, deterministic=True)[0])
-        policies |= {"oracle": "oracle", "oracle:longterm": "oracle:longterm"}
-        table = evaluate(policies, args.journeys, FRESH + seed, dict(RECIPE, **world))
-        tables.append(table.assign(seed=seed))
-    table = pd.concat(tables, ignore_index=True)
-    write_csv(args.out / "tradeoff.csv", table)
-    for figure in ("clicks_per_user", "retention@1d", "retention@3d", "retention@7d",
+        start = time.perf_counter()
+        table = evaluate(policies | BASELINES, args.journeys, FRESH + seed, env_kwargs)
+        print(f"seed {seed}: evaluated on {args.journeys} fresh journeys in "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+        write_csv(args.out / f"learning_seed{seed}.csv", table.assign(seed=seed))
+    report(args)
+
+
+def report(args: argparse.Namespace) -> None:
+    """The tables of the learning part from every learning_seed*.csv under --out."""
+    files = sorted(args.out.glob("learning_seed*.csv"))
+    if not files:
+        print(f"no learning_seed*.csv under {args.out}")
+        return
+    table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    n_seeds = table["seed"].nunique()
+    print(f"\n{n_seeds} seeds ({sorted(table['seed'].unique().tolist())}), "
+          f"{args.journeys} fresh journeys per seed, world: {args.n_users:,} users, defaults "
+          f"(the long-term trade-off world)")
+    recipe = table[table["policy"].isin(["ppo[clicks]", "random", "popular"])]
+    for baseline in ("random", "popular"):
+        print(f"\nclicks per visit, PPO (README recipe, reward clicks) vs {baseline}:")
+        print(paired(recipe, "clicks_per_visit", baseline).to_string(index=False,
+                                                                       float_format="%.3f"))
+    for figure in ("clicks_per_user", "retention@3d", "retention@7d", "churn",
                    "clicks_per_visit"):
         print(f"\n{figure} (paired against PPO trained on clicks):")
         print(paired(table, figure, "ppo[clicks]").to_string(index=False, float_format="%.3f"))
@@ -200,8 +206,8 @@ def throughput(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["learning", "tradeoff", "throughput"],
-                        choices=["learning", "tradeoff", "throughput"])
+    parser.add_argument("--parts", nargs="+", default=["learning", "throughput"],
+                        choices=["learning", "report", "throughput"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
     parser.add_argument("--timesteps", type=int, default=150_000)
@@ -225,7 +231,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for part in args.parts:
         print(f"\n=== {part} ===", flush=True)
-        {"learning": learning, "tradeoff": tradeoff, "throughput": throughput}[part](args)
+        {"learning": learning, "report": report, "throughput": throughput}[part](args)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ number (common random numbers). The background never sees the journey users: the
 (warm-up included) do not count in item popularity, a small effect while the journeys that
 run at once are few next to ``n_users``. So the background is a fixed function of the seed
 and the background policy, and a journey depends only on the world, its own row and the
-actions it is given: it runs the same alone or beside any other journeys. (Interest drift
-noise is still drawn from one stream per world copy in call order; with counter-based drift
-noise, issue 13, this holds for every configuration, and today for ``drift_sigma=0``.)
+actions it is given: it runs the same alone or beside any other journeys (every random draw
+after a world's creation is counter-based on the user and its visit or touch time: clicks,
+return gaps, interest drift, satisfaction and dwell).
 
 **Why not serve the journeys inside the background's time order.** A step of B journeys needs
 the next visit of every journey user at once, and their return gaps differ by hours to days.
@@ -192,7 +192,7 @@ class Policy(Protocol):
         """The slates (B, K candidate indices, -1 = empty) shown to the batch's visits."""
 
     def learn(self, world: World, batch: VisitBatch, obs: dict, shown: np.ndarray,
-              clicks: np.ndarray) -> None:
+              clicks: np.ndarray, dwell: np.ndarray) -> None:
         """Feedback of background visits (warm-ups are not learned from)."""
 
 
@@ -269,10 +269,10 @@ class JourneyWorld:
             world = self.background
             obs = world.observe(batch)
             shown = self.policy.serve(world, batch, obs)
-            clicks = world.feedback(batch, shown)
+            clicks, dwell = world.feedback(batch, shown)
             items = np.take_along_axis(batch.candidates, np.maximum(shown, 0), axis=1)
             self.log.add(items[clicks], np.broadcast_to(batch.times[:, None], clicks.shape)[clicks])
-            self.policy.learn(world, batch, obs, shown, clicks)
+            self.policy.learn(world, batch, obs, shown, clicks, dwell)
             self.background_visits += len(batch)
 
     @property
@@ -305,18 +305,13 @@ class JourneyWorld:
         popularity = self.log.popularity(batch.candidates, batch.times, self.rows.news.pub_time)
         return self.rows.observe(batch, popularity=popularity)
 
-    def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Clicks (B, K) on the shown slates and each user's next visit time (inf: churned);
-        the users' own consequences are those of `World.feedback`."""
-        clicks = self.rows.feedback(batch, shown)
-        return clicks, self.schedule.next_time[batch.users].copy()
-
-    def dwell(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> np.ndarray | None:
-        """Dwell seconds (B, K) float32 of the shown slots (0 where not clicked) from the
-        world's dwell model (`World.dwell`, the long-term world of issue 13); None for a world
-        without one."""
-        model = getattr(self.rows, "dwell", None)
-        return None if model is None else np.asarray(model(batch, shown, clicks), np.float32)
+    def feedback(self, batch: VisitBatch, shown: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Clicks (B, K) on the shown slates, their dwell seconds (B, K, 0 where not clicked)
+        and each user's next visit time (inf: churned); the users' own consequences are those
+        of `World.feedback`."""
+        clicks, dwell = self.rows.feedback(batch, shown)
+        return clicks, dwell, self.schedule.next_time[batch.users].copy()
 
     def warm_up(self, journeys: np.ndarray) -> np.ndarray:
         """Serve each journey's user with the background policy from its arrival until its
@@ -334,7 +329,7 @@ class JourneyWorld:
             batch = self.visits(journeys[due], times[due])
             obs = self.observe(batch)
             shown = self.policy.serve(self.rows, batch, obs)
-            _, times[due] = self.feedback(batch, shown)
+            times[due] = self.feedback(batch, shown)[2]
             self.warmup_visits += len(batch)
 
 
@@ -447,22 +442,20 @@ class Journeys:
     def serve(self, scores: np.ndarray, rank: Callable[[np.ndarray, np.ndarray], np.ndarray],
               ) -> dict[str, np.ndarray]:
         """Show the prepared visits their slates (`rank(scores, mask)` of the slots' rows of
-        `scores` (n_slots, N)) and collect the outcome per slot: shown, clicks, next visit
-        time (nan for slots not served), `served`, and `dwell` where the world has a dwell
-        model; moves `time` to the next visit."""
+        `scores` (n_slots, N)) and collect the outcome per slot: shown, clicks, dwell, next
+        visit time (nan for slots not served) and `served`; moves `time` to the next visit."""
         k = self.config.slate_size
         out = {"shown": np.full((self.n_slots, k), -1, np.int64),
                "clicks": np.zeros((self.n_slots, k), bool),
+               "dwell": np.zeros((self.n_slots, k), np.float32),
                "next_time": np.full(self.n_slots, np.nan),
                "served": np.zeros(self.n_slots, bool)}
         for w, group, batch in self.batches:
             world = self.worlds[w]
             shown = rank(scores[group], batch.mask)
-            clicks, next_time = world.feedback(batch, shown)
-            dwell = world.dwell(batch, shown, clicks)
-            if dwell is not None:
-                out.setdefault("dwell", np.zeros((self.n_slots, k), np.float32))[group] = dwell
+            clicks, dwell, next_time = world.feedback(batch, shown)
             out["shown"][group], out["clicks"][group] = shown, clicks
+            out["dwell"][group] = dwell
             out["next_time"][group] = next_time
             out["served"][group] = True
         self.batches = []

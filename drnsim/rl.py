@@ -85,7 +85,8 @@ def journey_summary(rows: pd.DataFrame) -> dict[str, float]:
 
 def _agent_policy(env: UserJourneyVectorEnv, name: str) -> Callable[[Any], np.ndarray]:
     """Act with the agent `name` on the raw observations (one agent per world, bound to a
-    view of that world's journey users, so that oracles read the truth); it does not learn."""
+    view of that world's journey users, so that oracles read the truth, and
+    `oracle:longterm` plans up to each journey's end); it does not learn."""
     agents: dict[int, tuple[Any, AgentView]] = {}
     n_candidates = env.config.n_candidates
 
@@ -100,7 +101,7 @@ def _agent_policy(env: UserJourneyVectorEnv, name: str) -> Callable[[Any], np.nd
                     agent.bind(view)
                 agents[w] = (agent, view)
             agent, view = agents[w]
-            view.show(rows, batch)
+            view.show(rows, batch, horizon=env.journeys.start[group] + env.horizon)
             obs = _take(env.raw_observation, group)
             obs["user"]["user_id"] = batch.users  # the world's own user ids, as agents expect
             scores[group] = agent.act(obs)

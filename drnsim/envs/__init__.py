@@ -1,5 +1,6 @@
-"""Gymnasium environments over the simulated news world (DESIGN.md section 3): NewsFeed-v0
-(the world's next visits) and UserJourney-v0 (users followed visit by visit, section 9)."""
+"""Gymnasium environments over the simulated news world (docs/design.md section 3):
+NewsFeed-v0 (the world's next visits) and UserJourney-v0 (users followed visit by visit,
+docs/design.md section 9)."""
 
 from drnsim.envs.news_feed import (
     NewsFeedEnv,

@@ -39,7 +39,7 @@ class AgentView:
     config and the visits being served (`current_batch`)."""
 
     def __init__(self, world: World):
-        self.world = world
+        self.world: World | JourneyEnds = world
         self.config = world.config
         self.current_batch: VisitBatch | None = None
 
@@ -47,9 +47,25 @@ class AgentView:
     def unwrapped(self) -> AgentView:
         return self
 
-    def show(self, world: World, batch: VisitBatch) -> AgentView:
-        self.world, self.config, self.current_batch = world, world.config, batch
+    def show(self, world: World, batch: VisitBatch,
+             horizon: np.ndarray | None = None) -> AgentView:
+        """Serve `batch` of `world`; `horizon` (B,) seconds, when given, is each visit's
+        journey end, which `world.horizon` then reads (`oracle:longterm` plans up to it)."""
+        self.world = world if horizon is None else JourneyEnds(world, horizon)
+        self.config, self.current_batch = world.config, batch
         return self
+
+
+class JourneyEnds:
+    """A world whose ``horizon`` is the end of each served visit's journey (B,) instead of
+    the world's episode end; everything else is the world's."""
+
+    def __init__(self, world: World, horizon: np.ndarray):
+        self._world = world
+        self.horizon = horizon
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._world, name)
 
 
 class AgentPolicy:
@@ -83,10 +99,10 @@ class AgentPolicy:
         return rank_slates(scores, batch.mask, world.config.slate_size)
 
     def learn(self, world: World, batch: VisitBatch, obs: dict, shown: np.ndarray,
-              clicks: np.ndarray) -> None:
+              clicks: np.ndarray, dwell: np.ndarray) -> None:
         if not self.learns:
             return
-        info = {"shown": shown, "clicks": clicks, "user_id": batch.users,
+        info = {"shown": shown, "clicks": clicks, "dwell": dwell, "user_id": batch.users,
                 "visit_id": batch.visit_ids, "sim_time": batch.times, "gap": batch.gaps}
         self.agent.observe(obs, action_from_scores(self._scores).astype(np.float32),
                            clicks.sum(axis=1).astype(np.float64), info)
@@ -137,10 +153,6 @@ class _JourneyRunner:
                                  else horizon_days) * DAY
         self.warmup_days = _positive("warmup_days", warmup_days, allow_zero=True)
         self.reward_mode = check_choice("reward_mode", reward_mode, REWARD_MODES)
-        if reward_mode == "clicks+dwell" and not hasattr(World, "dwell"):
-            raise NotImplementedError(
-                "reward_mode='clicks+dwell' needs the world's dwell times (World.dwell, the "
-                "long-term world of issue 13), which this version of the simulator lacks")
         self.reward_weight = _positive("reward_weight", reward_weight, allow_zero=True)
         self.return_tau = _positive("return_tau_hours", config.mean_return_hours
                                     if return_tau_hours is None else return_tau_hours) * HOUR
@@ -196,10 +208,8 @@ class _JourneyRunner:
             over |= journeys.steps >= self.max_episode_steps
         truncated = served & ~terminated & over
         continuing = served & ~terminated & ~truncated
-        info = {"shown": out["shown"], "clicks": out["clicks"],
+        info = {"shown": out["shown"], "clicks": out["clicks"], "dwell": out["dwell"],
                 **{key: value.copy() for key, value in visit.items()}, "return_gap": return_gap}
-        if "dwell" in out:
-            info["dwell"] = out["dwell"]
         reward = self._reward(out, return_gap)
         starting = np.zeros(self.n_slots, bool)
         if restart is not None and len(restart):
@@ -268,8 +278,9 @@ _DOC_ARGS = """
       policy from its first visit for this long (its history and return rhythm build up);
       0 starts journeys at the user's first visit ever.
     * ``reward_mode``: ``"clicks"`` (default) r = number of clicks of the visit;
-      ``"clicks+dwell"`` r = clicks + reward_weight * (total dwell seconds of the slate) / 60
-      (needs the long-term world's dwell times); ``"clicks+return"``
+      ``"clicks+dwell"`` r = clicks + reward_weight * (dwell minutes of the visit's clicks,
+      ``info["dwell"]``: the long-term world's signal of satisfaction, docs/design.md
+      section 8); ``"clicks+return"``
       r = clicks + reward_weight * exp(-g / return_tau_hours), g = hours until this user's
       next visit (0 when the user churns): the return the slate earned, credited to it.
     * ``reward_weight`` (1.0), ``return_tau_hours`` (default: the world's
@@ -295,8 +306,8 @@ _DOC_ARGS = """
     ``info``: ``shown`` (K candidate indices, -1 = empty), ``clicks`` (K bools),
     ``user_id``, ``visit_number`` (the user's n-th visit, warm-up included), ``sim_time``
     (seconds), ``gap`` (seconds since the user's previous visit, -1 for a first visit),
-    ``return_gap`` (seconds until the next visit, inf when churned), and ``dwell`` (K seconds)
-    where the world has a dwell model.
+    ``return_gap`` (seconds until the next visit, inf when churned) and ``dwell`` (K float32
+    seconds read per click, 0 where not clicked).
 
     Semantics (`drnsim.journeys`): journeys are users on their own timelines over a background
     world of ``n_users`` users; a visit at time t sees item popularity as of t (every
