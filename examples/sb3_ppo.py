@@ -36,7 +36,9 @@ def main() -> None:
     torch.set_num_threads(1)  # a small MLP: one thread is fastest next to the simulator
 
     env_kwargs = dict(n_users=args.n_users, obs_mode=args.obs, action_mode=args.action)
-    env = make_vec_env(drnsim.JOURNEY_ENV_ID, n_envs=4, seed=args.seed, env_kwargs=env_kwargs)
+    # render_mode=None: make_vec_env asks for "rgb_array" first (drnsim renders text only)
+    env = make_vec_env(drnsim.JOURNEY_ENV_ID, n_envs=4, seed=args.seed,
+                       env_kwargs=dict(env_kwargs, render_mode=None))
     policy = "MlpPolicy" if args.obs == "box" else "MultiInputPolicy"
     start = time.perf_counter()
     model = PPO(policy, env, seed=args.seed, verbose=0).learn(args.timesteps)
