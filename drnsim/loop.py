@@ -14,6 +14,7 @@ metrics and their formulas.
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -371,16 +372,45 @@ def _run_one_single_threaded(*args: Any, **kwargs: Any) -> pd.DataFrame:
     return run_one(*args, **kwargs)
 
 
+def start_ray(address: str | None = None) -> None:
+    """Start a local Ray (``address`` None or "local"), or connect to the cluster at
+    ``address`` ("auto", HOST:PORT or ray://HOST:PORT) after checking that it answers (an
+    unreachable address is a one-line error, not a long retry). No-op if Ray is running."""
+    if address not in (None, "local", "auto"):
+        check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("backend='ray' (--backend ray) needs Ray: "
+                          "pip install 'drnsim[ray]'") from None
+    if ray.is_initialized():
+        return
+    if address in (None, "local"):
+        ray.init(include_dashboard=False, logging_level="WARNING")
+    else:
+        ray.init(address=address, logging_level="WARNING")
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Open and close a TCP connection to HOST:PORT (``ray://`` prefix allowed)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"address (--address) must be HOST:PORT or ray://HOST:PORT, "
+                         f"got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
 def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
                  logs_for: Callable[[int], pd.DataFrame | None], config: WorldConfig,
                  address: str | None, settings: dict[str, Any]) -> list[pd.DataFrame]:
     """Fan the runs out as Ray tasks (the logs of a seed are put in the object store once)."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError("backend='ray' needs Ray: pip install 'drnsim[ray]'") from exc
-    if not ray.is_initialized():
-        ray.init(address=address)
+    import ray
+
+    start_ray(address)
     task = ray.remote(runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1"}})(
         _run_one_single_threaded)
     log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}

@@ -76,6 +76,9 @@ def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
         return MODELS[name](spec, **kwargs)
 
 
-__all__ = ["MODELS", "PADDED_SCORE", "NonFiniteLossError", "RankingModel", "TrainingHistory",
-           "auc", "check_model_keywords", "fit", "gauc", "make_model",
-           *(cls.__name__ for cls in MODELS.values())]
+__all__ = [
+    "AFM", "DIEN", "DIN", "DRN", "FM", "FNN", "LR", "MIMN", "MODELS", "NFM", "PADDED_SCORE",
+    "PNN", "AutoRec", "DeepCross", "DeepCrossing", "DeepFM", "EmbeddingMLP", "NeuralCF",
+    "NonFiniteLossError", "RankingModel", "TrainingHistory", "WideDeep", "auc",
+    "check_model_keywords", "fit", "gauc", "make_model",
+]
