@@ -29,7 +29,7 @@ if ENV_ID not in gymnasium.registry:
 _LAZY = {
     "run_episode": "drnsim.loop",
     "compare": "drnsim.loop",
-    "summarize": "drnsim.loop",
+    "summarize": "drnsim.metrics",
     "make_agent": "drnsim.agents",
     "World": "drnsim.world",
     "NewsFeedEnv": "drnsim.envs",

@@ -31,7 +31,8 @@ from drnsim.cli import main
 from drnsim.config import WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 from drnsim.features import FeatureSpec, build_batch
-from drnsim.loop import COLUMNS, check_compare, compare, run_episode, summarize
+from drnsim.loop import check_compare, compare, run_episode
+from drnsim.metrics import COLUMNS, summarize
 from drnsim.models import make_model
 from drnsim.models.training import fit
 from drnsim.results import (

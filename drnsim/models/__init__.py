@@ -10,6 +10,7 @@ import torch
 
 from drnsim import _validate
 from drnsim.features import FeatureSpec
+from drnsim.metrics import auc, gauc
 from drnsim.models.afm import AFM
 from drnsim.models.autorec import AutoRec
 from drnsim.models.base import PADDED_SCORE, RankingModel
@@ -27,7 +28,7 @@ from drnsim.models.mimn import MIMN
 from drnsim.models.neural_cf import NeuralCF
 from drnsim.models.nfm import NFM
 from drnsim.models.pnn import PNN
-from drnsim.models.training import NonFiniteLossError, TrainingHistory, auc, fit, gauc
+from drnsim.models.training import NonFiniteLossError, TrainingHistory, fit
 from drnsim.models.wide_deep import WideDeep
 
 MODELS: dict[str, type[RankingModel]] = {
