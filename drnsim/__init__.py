@@ -33,7 +33,7 @@ for _id, _module, _single, _vector in (
 _LAZY = {
     "run_episode": "drnsim.loop",
     "compare": "drnsim.loop",
-    "summarize": "drnsim.loop",
+    "summarize": "drnsim.metrics",
     "make_agent": "drnsim.agents",
     "World": "drnsim.world",
     "NewsFeedEnv": "drnsim.envs",
@@ -50,4 +50,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'drnsim' has no attribute {name!r}")
 
 
-__all__ = ["ENV_ID", "JOURNEY_ENV_ID", "WorldConfig", "__version__", *_LAZY]
+__all__ = [
+    "ENV_ID", "JOURNEY_ENV_ID", "NewsFeedEnv", "NewsFeedVectorEnv", "UserJourneyEnv",
+    "UserJourneyVectorEnv", "World", "WorldConfig", "__version__", "compare", "make_agent",
+    "run_episode", "scores_from_ranking", "summarize",
+]
