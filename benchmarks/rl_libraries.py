@@ -15,6 +15,9 @@
   and clicks per user over the 7-day journeys, retention@3d/7d, churn and clicks per visit
   of every policy against PPO trained on clicks: paired differences across seeds with 95%
   t-intervals; "higher" / "lower" when the interval excludes 0, else "tie".
+* **headroom**: hand-set constant "weights" actions (popularity, the user's topic and
+  provider clicks) beside `popular` and random on the same fresh journeys: what the action
+  space offers without learning, the yardstick for a PPO policy that ties with `popular`.
 * **throughput**: the vector journey env vs NewsFeed-v0, both at B = 1024 in the same run
   (each in a fresh process, alternating, --rounds times): visits per second, counting the
   background and warm-up visits a journey world simulates, with the default journeys per
@@ -138,15 +141,56 @@ def report(args: argparse.Namespace) -> None:
     print(f"\n{n_seeds} seeds ({sorted(table['seed'].unique().tolist())}), "
           f"{args.journeys} fresh journeys per seed, world: {args.n_users:,} users, defaults "
           f"(the long-term trade-off world)")
-    recipe = table[table["policy"].isin(["ppo[clicks]", "random", "popular"])]
+    recipe = table[table["policy"].isin(["ppo[clicks]", "ppo[clicks+return]", "random",
+                                         "popular"])]
     for baseline in ("random", "popular"):
-        print(f"\nclicks per visit, PPO (README recipe, reward clicks) vs {baseline}:")
+        print(f"\nclicks per visit, PPO (README recipe) vs {baseline}:")
         print(paired(recipe, "clicks_per_visit", baseline).to_string(index=False,
                                                                        float_format="%.3f"))
     for figure in ("clicks_per_user", "retention@3d", "retention@7d", "churn",
                    "clicks_per_visit"):
         print(f"\n{figure} (paired against PPO trained on clicks):")
         print(paired(table, figure, "ppo[clicks]").to_string(index=False, float_format="%.3f"))
+
+
+def constant_weights() -> dict[str, np.ndarray]:
+    """Hand-set "weights" actions (the same for every visit) over `CANDIDATE_FEATURES`."""
+    from drnsim.envs import CANDIDATE_FEATURES
+
+    def weights(**named: float) -> np.ndarray:
+        out = np.zeros(len(CANDIDATE_FEATURES), np.float32)
+        for name, value in named.items():
+            out[CANDIDATE_FEATURES.index(name)] = value
+        return out
+
+    return {"w:popular_1h": weights(popularity_1h=1.0, age_hours=-0.01),
+            "w:popular_24h": weights(popularity_24h=1.0, age_hours=-0.01),
+            "w:topic_1w": weights(user_topic_clicks_1w=1.0, age_hours=-0.01),
+            "w:popular_1h+topic_1w": weights(popularity_1h=1.0, user_topic_clicks_1w=1.0,
+                                             age_hours=-0.01),
+            "w:popular_1h+topic_1w+provider_1w": weights(
+                popularity_1h=1.0, user_topic_clicks_1w=1.0, user_provider_clicks_1w=0.5,
+                age_hours=-0.01)}
+
+
+def headroom(args: argparse.Namespace) -> None:
+    """What the "weights" action can reach without learning: hand-set constant weight
+    vectors beside `popular` and random on the learning part's fresh journeys (a PPO policy
+    below the best of them has not learned what its action space offers)."""
+    env_kwargs = dict(RECIPE, n_users=args.n_users)
+    tables = []
+    for seed in args.seeds:
+        policies = {name: (lambda obs, w=w: np.broadcast_to(w, (len(obs), len(w))))
+                    for name, w in constant_weights().items()}
+        table = evaluate(policies | {"popular": "popular", "random": "random"}, args.journeys,
+                         FRESH + seed, env_kwargs)
+        tables.append(table.assign(seed=seed))
+        print(f"seed {seed} done", flush=True)
+    table = pd.concat(tables, ignore_index=True)
+    write_csv(args.out / "headroom.csv", table)
+    for figure in ("clicks_per_visit", "clicks_per_user"):
+        print(f"\n{figure} of constant weights (paired against popular):")
+        print(paired(table, figure, "popular").to_string(index=False, float_format="%.3f"))
 
 
 # ----------------------------------------------------------------------------------------
@@ -207,7 +251,7 @@ def throughput(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["learning", "throughput"],
-                        choices=["learning", "report", "throughput"])
+                        choices=["learning", "report", "headroom", "throughput"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
     parser.add_argument("--timesteps", type=int, default=150_000)
@@ -231,7 +275,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for part in args.parts:
         print(f"\n=== {part} ===", flush=True)
-        {"learning": learning, "report": report, "throughput": throughput}[part](args)
+        {"learning": learning, "report": report, "headroom": headroom,
+         "throughput": throughput}[part](args)
 
 
 if __name__ == "__main__":
