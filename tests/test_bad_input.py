@@ -979,3 +979,54 @@ def test_plot_bands_stay_in_the_metric_range_and_titles_count_seeds():
         plot_curves(frame, "nosuch")
     with pytest.raises(ValueError, match="no visit was served"):
         plot_curves(frame.iloc[:0], "ctr")
+
+
+# ---------------------------------------------------------------------------------------
+# The environments
+ENV_IDS = ["drnsim/NewsFeed-v0", "drnsim/UserJourney-v0"]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("kwargs, error, names", [
+    (dict(n_user=5), TypeError, ["n_user"]),
+    (dict(obs_mode="flat"), ValueError, ["obs_mode", "flat", "flat_dict"]),
+    (dict(action_mode="ranking"), ValueError, ["action_mode", "ranking", "weights"]),
+    (dict(render_mode="rgb"), ValueError, ["render_mode", "rgb"]),
+    (dict(n_users=0), ValueError, ["n_users"]),
+    (dict(slate_size=50), ValueError, ["slate_size", "n_candidates"]),
+    (dict(tradeoff_strength=-1.0), ValueError, ["tradeoff_strength"]),
+])
+@pytest.mark.filterwarnings("ignore:.*render_mode")
+def test_env_constructors_name_the_bad_argument(env_id, kwargs, error, names):
+    import gymnasium as gym
+
+    with pytest.raises(error) as caught:
+        gym.make(env_id, **{**TINY_WORLD, **kwargs})
+    for name in names:
+        assert name in str(caught.value), (name, str(caught.value))
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("vector", [False, True])
+def test_env_step_and_reset_name_what_is_wrong(env_id, vector):
+    import gymnasium as gym
+
+    env = (gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point",
+                        **TINY_WORLD) if vector else gym.make(env_id, **TINY_WORLD).unwrapped)
+    with pytest.raises(RuntimeError, match=r"reset\(\)"):
+        env.step(env.action_space.sample())
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['resetmask'\]"):
+        env.reset(seed=0, options={"resetmask": 1})
+    with pytest.raises(ValueError, match="options must be a dict"):
+        env.reset(seed=0, options=["reset_mask"])
+    env.reset(seed=0)
+    shape = env.action_space.shape
+    for action, names in [("abc", ["action", "numbers", str(shape)]),
+                          (np.zeros(shape[:-1] + (shape[-1] + 1,)), ["action", "shape"]),
+                          (np.full(shape, np.nan), ["action", "NaN"]),
+                          (np.full(shape, 3.0), ["action", "[-1, 1]"])]:
+        with pytest.raises(ValueError) as caught:
+            env.step(action)
+        for name in names:
+            assert name in str(caught.value), (name, str(caught.value))
+    env.close()

@@ -85,11 +85,36 @@ def _as_float(scores: np.ndarray) -> np.ndarray:
     return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
 
 
+def check_reset_options(options: Any, allowed: tuple[str, ...] = ()) -> dict:
+    """`reset`'s ``options`` as a dict; ValueError naming any key the env does not read (a
+    misspelt option is an error, not silently ignored)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(map(str, set(options) - set(allowed)))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; this env reads "
+                         f"{list(allowed) if allowed else 'none'}")
+    return dict(options)
+
+
+def check_started(started: bool) -> None:
+    """RuntimeError for a `step` before the first `reset`."""
+    if not started:
+        raise RuntimeError("call reset() (e.g. reset(seed=0)) before step(): the env has no "
+                           "visit to serve yet")
+
+
 def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The action as a float array (float32 and float64 kept, anything else as float64) of
     shape `shape`; ValueError on a wrong shape, NaN or a score outside [-1, 1] (the error
     names the argument and the remedy)."""
-    scores = _as_float(np.asarray(action))
+    try:
+        scores = _as_float(np.asarray(action))
+    except (TypeError, ValueError):
+        raise ValueError(f"action must be an array of numbers of shape {shape} (one score per "
+                         f"candidate), got {type(action).__name__} {str(action)[:40]!r}") from None
     if scores.shape != shape:
         raise ValueError(f"action must have shape {shape} (one score per candidate), got "
                          f"{scores.shape}; reshape it or check n_candidates")
@@ -334,11 +359,13 @@ class NewsFeedEnv(gym.Env):
         return self._runner.current
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_reset_options(options)
         super().reset(seed=seed)
         obs, info = self._runner.reset(_seed_from(self.np_random, seed))
         return self._encode(obs), _python_info(info)
 
     def step(self, action):
+        check_started(self._raw is not None)
         if self._decoder.mode == "scores" and self._encoder.mode == "dict":
             scores = validate_scores(action, self.action_space.shape)[None, :]
         else:
@@ -404,7 +431,7 @@ class NewsFeedVectorEnv(VectorEnv):
         return self._runner.batch
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        mask = (options or {}).get("reset_mask")
+        mask = check_reset_options(options, ("reset_mask",)).get("reset_mask")
         if mask is not None and not np.all(mask):
             raise ValueError("reset_mask must select every slot: NewsFeed-v0's slots share one "
                              "world and one clock, so they reset together")
@@ -414,6 +441,7 @@ class NewsFeedVectorEnv(VectorEnv):
         return self._encoder.encode(obs), info
 
     def step(self, actions):
+        check_started(self._runner.obs is not None)
         mode = self.metadata["autoreset_mode"]
         if self._needs_reset:
             if mode == AutoresetMode.DISABLED:

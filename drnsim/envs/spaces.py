@@ -207,7 +207,12 @@ class ActionDecoder:
 def validate_weights(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The ``weights`` action as a float array of `shape`; ValueError naming the action, its
     expected length and the features on a wrong shape, NaN or a weight outside [-1, 1]."""
-    weights = np.asarray(action, dtype=np.float64)
+    try:
+        weights = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"action must be an array of numbers of shape {shape} "
+                         f"(action_mode='weights'), got {type(action).__name__} "
+                         f"{str(action)[:40]!r}") from None
     if weights.shape != shape:
         raise ValueError(f"action must have shape {shape} (action_mode='weights': one weight "
                          f"in [-1, 1] per candidate feature, {len(CANDIDATE_FEATURES)} features "

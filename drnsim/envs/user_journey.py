@@ -21,6 +21,7 @@ from drnsim.envs.news_feed import (
     _seed_from,
     action_from_scores,
     check_autoreset,
+    check_reset_options,
     coerce_config,
     observation_space,
     rank_slates,
@@ -364,6 +365,7 @@ class UserJourneyEnv(gym.Env):
         return self._runner.journeys.attractiveness()[0]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_reset_options(options)
         super().reset(seed=seed)
         if seed is not None or self._runner.journeys is None:
             info = self._runner.reset(_seed_from(self.np_random, seed))
@@ -448,7 +450,7 @@ class UserJourneyVectorEnv(VectorEnv):
         return self._runner.journeys.attractiveness()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        mask = (options or {}).get("reset_mask")
+        mask = check_reset_options(options, ("reset_mask",)).get("reset_mask")
         if mask is not None:
             mask = np.asarray(mask)
             if mask.shape != (self.num_envs,) or mask.dtype != np.bool_ or not mask.any():
