@@ -13,6 +13,7 @@ from typing import Any
 
 import gymnasium
 
+from drnsim import _parallel  # noqa: F401  (first: thread settings before numba loads)
 from drnsim.config import WorldConfig
 
 __version__ = "0.1.0"

@@ -168,7 +168,7 @@ class UserPopulation:
         out = np.empty(items.shape, dtype=np.float64)
         kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
                                news.vector, news.quality, news.bait, news.pub_time, news.topic,
-                               *self.click_ring, coef, out, kernels.n_chunks(len(users)))
+                               *self.click_ring, coef, out)
         return out
 
     def satiation(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,

@@ -302,7 +302,7 @@ class World:
         kernels.fill_observation(users, times, batch.candidates, *self.users.click_ring,
                                  news.topic, news.provider, news.pub_time, news.clicks,
                                  click_decay, _WINDOWS, cfg.n_topics, cfg.n_providers,
-                                 hist_items, *out.values(), kernels.n_chunks(b))
+                                 hist_items, *out.values())
         hour = np.floor(times / HOUR).astype(np.int64)
         return {
             "user": {"user_id": users.copy(),
