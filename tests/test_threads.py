@@ -108,3 +108,41 @@ def test_the_faster_variant_is_chosen_and_the_slower_retried_ever_less_often():
     cost[1] = 3.0  # a neighbour arrived: the running mean of parallel rises, serial is back
     picks = [call() for _ in range(20)]
     assert picks[-10:] == [0] * 10
+
+
+@pytest.mark.parametrize("click_model", ["position", "cascade"])
+def test_same_seed_same_numbers_serial_and_on_two_threads(click_model: str):
+    """The kernels' serial and parallel variants give bit-identical episodes on a pool of
+    two threads (the dev setting NUMBA_NUM_THREADS=1 cannot show a split of the visits)."""
+    run = _python(f"""
+        import numpy as np
+        from drnsim import _parallel
+        from drnsim.envs import NewsFeedVectorEnv
+        assert _parallel.get_threads() == 2
+
+        def rollout(variant):
+            env = NewsFeedVectorEnv(96, n_users=800, episode_days=2.0,
+                                    click_model={click_model!r})
+            actions = np.random.default_rng(0).uniform(-1, 1, (50, 96, 100))
+            with _parallel.force_variant(variant):
+                out = [env.reset(seed=5)[0]]
+                for a in actions:
+                    obs, reward, *_ = env.step(a.astype(np.float32))
+                    out += [obs, reward]
+            world = env.world
+            return out + [world.users.interest, world.users.engagement,
+                          world.news.table.clicks]
+
+        def leaves(x):
+            if isinstance(x, dict):
+                return [leaf for key in sorted(x) for leaf in leaves(x[key])]
+            return [np.asarray(x)]
+
+        serial = [leaf for x in rollout("serial") for leaf in leaves(x)]
+        parallel = [leaf for x in rollout("parallel") for leaf in leaves(x)]
+        same = all(a.dtype == b.dtype and a.tobytes() == b.tobytes()
+                   for a, b in zip(serial, parallel, strict=True))
+        print("identical", same, len(serial))
+    """, DRNSIM_THREADS="2")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "identical True" in run.stdout

@@ -260,7 +260,7 @@ def test_click_reinforces_the_explaining_channel_by_eta():
     vector = world.news.vector[item]
     before = users.interest[7].copy()
     explain = np.argmax((before @ vector) * users.channel_weight[7])
-    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), world.news.vector)
+    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), world.news)
     np.testing.assert_allclose(users.interest[7, explain],
                                before[explain] + 0.2 * (vector - before[explain]), rtol=1e-5)
     others = [m for m in range(3) if m != explain]
@@ -272,7 +272,7 @@ def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
     world = _world(n_users=50, satiation_strength=1.5, satiation_hours=2.0, seen_penalty=0.0,
                    reinforcement_rate=0.0)
     world.news.ensure(0.0)
-    recent = np.flatnonzero(world.news.pub_time <= 0)[::-1]  # newest first
+    recent = np.flatnonzero(world.news.pub_time[:] <= 0)[::-1]  # newest first
     topic = world.news.topic[recent]
     same = recent[topic == topic[0]][:6]
     other = recent[topic != topic[0]][:3]
@@ -284,7 +284,7 @@ def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
 
     fresh = appeal(t0)
     clicked = same[:3][None, :]
-    world.users.record_clicks(user, np.array([t0]), clicked, world.news.vector)
+    world.users.record_clicks(user, np.array([t0]), clicked, world.news)
     after = appeal(t0)
     assert (after[:3] < fresh[:3]).all()  # three recent clicks on the topic satiate it
     np.testing.assert_allclose(after[3:], fresh[3:])  # other topics unaffected
