@@ -45,4 +45,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'drnsim' has no attribute {name!r}")
 
 
-__all__ = ["ENV_ID", "WorldConfig", "__version__", *_LAZY]
+__all__ = [
+    "ENV_ID", "NewsFeedEnv", "NewsFeedVectorEnv", "World", "WorldConfig", "__version__",
+    "compare", "make_agent", "run_episode", "scores_from_ranking", "summarize",
+]

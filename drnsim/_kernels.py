@@ -47,7 +47,7 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
                      user_features, hist_items, hist_topic, hist_provider, hist_age,
                      hist_length, cand_items, cand_mask, cand_topic, cand_provider, cand_age,
                      popularity, topic_clicks, provider_clicks, n_chunks):
-    """Observation arrays of B visits (DESIGN.md section 3): the user's static features, the
+    """Observation arrays of B visits (docs/design.md section 3): the user's static features, the
     history read from the click ring, oldest first, padding (-1) after, and the candidates
     (ids, mask, topic, provider, age).
 
@@ -367,7 +367,7 @@ def consequences(users, times, items, clicks, satisfaction, item_vector, item_to
 
     With ``record``, the clicks join the user's click ring, and each reinforces the channel
     that best explains it, m* = argmax_m w_m <u_m, v_i>: u_m* <- u_m* + eta (v_i - u_m*),
-    every pull computed from the interests before the visit (DESIGN.md section 2)."""
+    every pull computed from the interests before the visit (docs/design.md section 2)."""
     n_visits = users.shape[0]
     n_channels, dim = interest.shape[1], interest.shape[2]
     for chunk in prange(n_chunks):
@@ -514,8 +514,8 @@ def add_clicks(clicks, items, times, first, ref_time, windows):
 def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, interest,
            centroids, features, age_logits, gender_logits, region_logits, trend, trend_start,
            jump_key, jump_rate, theta, scale, drift_key, time_bits, n_chunks):
-    """Bring each visiting user's channels forward to the visit time, in place (DESIGN.md
-    section 2); users of a batch are distinct.
+    """Bring each visiting user's channels forward to the visit time, in place
+    (docs/design.md section 2); users of a batch are distinct.
 
     Jumps first: while the channel's next jump time t_j <= t, it lands on topic
     argmax_{c != current}(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the
