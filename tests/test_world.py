@@ -353,3 +353,33 @@ def test_memory_per_user_is_bounded():
                    and v.shape[:1] == (20_000,)) / 20_000
     per_user += world.queue.next_time.nbytes / 20_000
     assert per_user < 1000
+
+
+def test_the_item_store_stays_bounded_and_histories_outlive_their_items():
+    """Items two lifetimes old leave the store (`NewsStream.forget_before`): over 12 days of
+    6-hour lifetimes the rows kept stay near the items of the last two lifetimes, while the
+    users' histories keep the ids, topics and providers of items that have left it."""
+    world = _world(n_users=2000, item_lifetime_hours=6.0, news_per_hour=400.0,
+                   episode_days=12.0)
+    news, rng = world.news, np.random.default_rng(0)
+    k = world.config.slate_size
+    stored = []
+    # (a batch's visits span under an hour here; the store also holds the items a batch's
+    # span adds: `World.next_batch`)
+    while (batch := world.next_batch(64)) is not None and batch.times[0] < world.horizon:
+        world.feedback(batch, np.argsort(-rng.random(batch.candidates.shape), axis=1)[:, :k])
+        stored.append(len(news.table.pub_time))
+    published = len(news)
+    bound = 2 * 400 * (2 * 6 + 6) + 4096  # twice two lifetimes and a chunk, plus 4,096
+    assert published > 2 * bound and news.first > 0
+    assert max(stored) <= bound and news.capacity <= 2 * bound
+    # a forgotten id raises, naming what is stored; -1 and stored ids read by id
+    with pytest.raises(IndexError, match=f"ids {news.first}.."):
+        news.topic[news.first - 1]
+    np.testing.assert_array_equal(news.take("topic", np.array([-1, news.first])),
+                                  [0, news.table.topic[0]])
+    # histories still describe items that left the store
+    obs = world.observe(world.next_batch(1) or batch)
+    old = obs["history"]["item_id"] < news.first
+    assert ((obs["history"]["item_id"] >= 0) & old).any()
+    assert (obs["history"]["topic"][old & (obs["history"]["item_id"] >= 0)] >= 0).all()
