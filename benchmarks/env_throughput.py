@@ -30,6 +30,7 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,8 +52,16 @@ def measure(n_users: int, batch: int | None, tradeoff: float, seconds: float) ->
     """Run one configuration for about `seconds` (after one warm-up second)."""
     import numpy as np
 
-    from drnsim import _parallel
     from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
+
+    try:
+        from drnsim import _parallel
+
+        layer, threads = _parallel.info()["layer"], _parallel.get_threads()
+    except ImportError:  # a --baseline-tree from before the threading work
+        import numba
+
+        layer, threads = "numba default", numba.config.NUMBA_NUM_THREADS
 
     t_build = time.perf_counter()
     world = dict(n_users=n_users, episode_days=365.0, tradeoff_strength=tradeoff)
@@ -74,16 +83,20 @@ def measure(n_users: int, batch: int | None, tradeoff: float, seconds: float) ->
     elapsed = time.perf_counter() - start
     return {"visits_per_s": steps * visits_per_step / elapsed, "build_s": build,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "layer": _parallel.info()["layer"], "threads": _parallel.get_threads()}
+            "layer": layer, "threads": threads}
 
 
 def run_one(users: int, batch: int | None, seconds: float, tradeoff: float,
-            threads: str | None) -> dict:
-    """`measure` in a fresh subprocess with DRNSIM_THREADS = ``threads`` (None: unset)."""
+            threads: str | None, tree: str | None = None) -> dict:
+    """`measure` in a fresh subprocess with DRNSIM_THREADS = ``threads`` (None: unset), on
+    the drnsim source tree at ``tree`` (None: the installed one)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("DRNSIM_THREADS", "NUMBA_NUM_THREADS")}
     if threads is not None:
         env["DRNSIM_THREADS"] = threads
+        env["NUMBA_NUM_THREADS"] = threads  # a baseline tree may not know DRNSIM_THREADS
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     out = subprocess.run([sys.executable, __file__, "--seconds", str(seconds), "--one",
                           json.dumps([users, batch, tradeoff])],
                          capture_output=True, text=True, env=env)
@@ -105,6 +118,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=0,
                         help="also time this many users (default threads, idle)")
     parser.add_argument("--quick", action="store_true", help="2 s per configuration")
+    parser.add_argument("--baseline-tree", default=None,
+                        help="also time each configuration on this drnsim source tree (e.g. "
+                        "`git archive <commit> | tar -x -C DIR`), interleaved, same run")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -120,16 +136,18 @@ def main() -> None:
         for setting, threads in (("default", None), ("1 thread", "1")):
             for env in ENVS:
                 batch = None if env == "single" else int(env)
-                if load == "busy":
-                    with busy_neighbour(args.neighbours):
-                        r = run_one(args.users, batch, args.seconds, 1.0, threads)
-                else:
+                with busy_neighbour(args.neighbours) if load == "busy" else nullcontext():
                     r = run_one(args.users, batch, args.seconds, 1.0, threads)
+                    base = (run_one(args.users, batch, args.seconds, 1.0, threads,
+                                    args.baseline_tree) if args.baseline_tree else None)
                 results[load, setting, env] = r["visits_per_s"]
                 before = BEFORE[load, setting][env]
+                versus = "" if base is None else (
+                    f"; baseline tree {base['visits_per_s']:,.0f}/s: "
+                    f"{r['visits_per_s'] / base['visits_per_s']:.2f}x")
                 print(f"{load:<5} {setting:<9} {env_name(env):<14} {r['visits_per_s']:>10,.0f} "
-                      f"visits/s  ({r['visits_per_s'] / before:5.2f}x the issue's {before:,}; "
-                      f"layer {r['layer']}, {r['threads']} thread(s), peak RSS "
+                      f"visits/s  ({r['visits_per_s'] / before:5.2f}x the issue's {before:,}"
+                      f"{versus}; layer {r['layer']}, {r['threads']} thread(s), peak RSS "
                       f"{r['peak_rss_mb']:,.0f} MB)", flush=True)
     print("\nDefault vs one thread in the same run (>= 0.95x: never loses):")
     for load in ("idle", "busy"):
