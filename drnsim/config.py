@@ -224,9 +224,14 @@ class WorldConfig:
         of the Python runtime around them."""
         users, channels, dim, hist = (self.n_users, self.n_channels, self.latent_dim,
                                       self.history_length)
-        per_user = 88 + channels * (4 + 2 + 4 + 8) + 4 * channels * dim + 8 * hist
+        per_user = 88 + channels * (4 + 2 + 4 + 8) + 4 * channels * dim + 12 * hist
         hours = self.episode_days * 24 + self.item_lifetime_hours
-        items = 1.5 * self.news_per_hour * hours  # buffers hold 1x to 2x the items
+        # the item store forgets items 2 lifetimes old once they are as many as the kept
+        # ones (and 4,096; `world.NewsStream.forget_before`): at most about twice the items
+        # of 2 lifetimes and a 6-hour chunk, plus 4,096
+        stored = min(self.news_per_hour * hours, 2 * self.news_per_hour
+                     * (2 * self.item_lifetime_hours + 6) + 4096)
+        items = 1.5 * stored  # buffers hold 1x to 2x the items
         topics, providers = self.n_topics, self.n_providers
         setup_rows = min(users, 65_536)
         per_candidate = 80 + 4 * (topics + providers + 13)

@@ -67,7 +67,7 @@ _LEVELS = 16  # binary-lifting links per click: 1, 2, 4, ... 2^15 clicks back
 
 # ----------------------------------------------------------------------------------------
 @njit(cache=True)
-def _file_clicks(items, times, pub, windows, head, log_time, log_cum, log_jump, start):
+def _file_clicks(items, times, pub, first, windows, head, log_time, log_cum, log_jump, start):
     """Append clicks (in time order) at log positions start, start + 1, ...: the running sum
     c(p)_w = c(previous click of the item)_w + exp((t - pub_i) / window_w) and the links to the
     item's 2^k-th previous click."""
@@ -78,7 +78,7 @@ def _file_clicks(items, times, pub, windows, head, log_time, log_cum, log_jump, 
         log_time[p] = times[j]
         for w in range(windows.shape[0]):
             base = log_cum[previous, w] if previous >= 0 else 0.0
-            log_cum[p, w] = base + np.exp((times[j] - pub[item]) / windows[w])
+            log_cum[p, w] = base + np.exp((times[j] - pub[item - first]) / windows[w])
         log_jump[p, 0] = previous
         for k in range(1, log_jump.shape[1]):
             half = log_jump[p, k - 1]
@@ -87,7 +87,7 @@ def _file_clicks(items, times, pub, windows, head, log_time, log_cum, log_jump, 
 
 
 @njit(cache=True, parallel=True)
-def _popularity(items, times, pub, windows, head, log_time, log_cum, log_jump, out):
+def _popularity(items, times, pub, first, windows, head, log_time, log_cum, log_jump, out):
     """out[b, n, w] = sum over the filed clicks of item items[b, n] before times[b] of
     exp(-(t - t_click) / window_w) = c(last click before t)_w * exp(-(t - pub_i) / window_w);
     counts below 1e-6 read as 0, as in `World.observe`."""
@@ -109,7 +109,7 @@ def _popularity(items, times, pub, windows, head, log_time, log_cum, log_jump, o
                 if p < 0:
                     out[b, n, w] = 0.0
                 else:
-                    count = log_cum[p, w] * np.exp(-(t - pub[item]) / windows[w])
+                    count = log_cum[p, w] * np.exp(-(t - pub[item - first]) / windows[w])
                     out[b, n, w] = count if count >= 1e-6 else 0.0
 
 
@@ -138,8 +138,10 @@ class ClickLog:
         if len(items):
             self._pending.append((items.astype(np.int64), times.astype(np.float64)))
 
-    def commit(self, safe: float, pub_time: np.ndarray) -> None:
-        """File the buffered clicks before `safe` (in time order); later ones stay buffered."""
+    def commit(self, safe: float, pub_time: np.ndarray, first: int = 0) -> None:
+        """File the buffered clicks before `safe` (in time order); later ones stay buffered.
+        ``pub_time[i - first]`` is item i's publication time (a world's stored items:
+        ``news.table.pub_time`` from id ``news.first`` on)."""
         self.committed_until = max(self.committed_until, safe)
         if not self._pending:
             return
@@ -151,8 +153,8 @@ class ClickLog:
             return
         order = np.argsort(times[due], kind="stable")
         items, times = items[due][order], times[due][order]
-        self._grow(self.n + len(items), len(pub_time))
-        _file_clicks(items, times, pub_time, _WINDOWS, self.head, self.time, self.cum,
+        self._grow(self.n + len(items), first + len(pub_time))
+        _file_clicks(items, times, pub_time, first, _WINDOWS, self.head, self.time, self.cum,
                      self.jump, self.n)
         self.n += len(items)
 
@@ -165,15 +167,16 @@ class ClickLog:
         if n_items > len(self.head):
             self.head = _resized(self.head, max(2 * len(self.head), n_items, 1024), -1)
 
-    def popularity(self, items: np.ndarray, times: np.ndarray,
-                   pub_time: np.ndarray) -> np.ndarray:
+    def popularity(self, items: np.ndarray, times: np.ndarray, pub_time: np.ndarray,
+                   first: int = 0) -> np.ndarray:
         """Decayed click counts (B, N, windows) float32 of item ids (B, N; -1 = none) as of
-        each row's time; every time must be at or before `committed_until`."""
+        each row's time (publication times as in `commit`); every time must be at or before
+        `committed_until`."""
         if len(times) and float(times.max()) > self.committed_until:
             raise RuntimeError("popularity asked for a time the background has not reached: "
                                "advance it first")
         out = np.empty(items.shape + (len(_WINDOWS),), np.float32)
-        _popularity(items, times, pub_time, _WINDOWS, self.head, self.time, self.cum,
+        _popularity(items, times, pub_time, first, _WINDOWS, self.head, self.time, self.cum,
                     self.jump, out)
         return out
 
@@ -240,6 +243,7 @@ class JourneyWorld:
         first[self.n_users:] = np.inf  # journey rows never visit in the background
         self.background.queue = VisitQueue(first, self.background.queue.window_size)
         self.rows = World(full)
+        self.rows.forget_items = False  # journey visits are not in time order across journeys
         self.rows.reset(seed)
         self.schedule = JourneySchedule(full.n_users)
         self.rows.queue = self.schedule
@@ -259,7 +263,8 @@ class JourneyWorld:
             self._next = self.background.next_batch(self.background_batch)
             # None: fewer active users than a batch remain; the background goes quiet
             self._frontier = np.inf if self._next is None else float(self._next.times.min())
-            self.log.commit(self._frontier, self.background.news.pub_time)
+            news = self.background.news
+            self.log.commit(self._frontier, news.table.pub_time, news.first)
         return self._frontier
 
     def advance(self, until: float) -> None:
@@ -302,7 +307,9 @@ class JourneyWorld:
     def observe(self, batch: VisitBatch) -> dict:
         """The observation of journey visits, with item popularity as of each visit's time."""
         self.advance(float(batch.times.max()))
-        popularity = self.log.popularity(batch.candidates, batch.times, self.rows.news.pub_time)
+        news = self.rows.news
+        popularity = self.log.popularity(batch.candidates, batch.times, news.table.pub_time,
+                                         news.first)
         return self.rows.observe(batch, popularity=popularity)
 
     def feedback(self, batch: VisitBatch, shown: np.ndarray,

@@ -218,7 +218,7 @@ def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
     shown, clicks = info["shown"], info["clicks"].astype(bool)
     items = np.where(shown >= 0,
                      np.take_along_axis(obs["candidates"]["item_id"], np.maximum(shown, 0), 1),
-                     0)
+                     -1)
     record = {
         "time": info["sim_time"] - start,
         "user": info["user_id"],
@@ -227,7 +227,7 @@ def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
         "impressions": (shown >= 0).sum(axis=1),
         "p5": precision_at_k(clicks, shown, 5),
         "ndcg": ndcg_at_k(clicks.astype(np.float64)),
-        "ils": intra_list_similarity(world.news.vector[items], clicks),
+        "ils": intra_list_similarity(world.news.take("vector", items), clicks),
         "gap": info["gap"],
     }
     if true_a is not None:

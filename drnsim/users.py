@@ -34,14 +34,23 @@ from drnsim.config import DAY, HOUR, WorldConfig
 NO_ITEM = -1
 
 
-class ItemTable(Protocol):
-    """The item arrays users react to (the world's news stream provides them)."""
+class ItemRows(Protocol):
+    """The stored item arrays, row r = item id first + r (the world's news stream)."""
 
-    vector: np.ndarray  # (n_items, d) float32
-    quality: np.ndarray  # (n_items,) float32
-    bait: np.ndarray  # (n_items,) float32, hidden clickbait b_i >= 0
-    pub_time: np.ndarray  # (n_items,) float64
-    topic: np.ndarray  # (n_items,) int32
+    vector: np.ndarray  # (rows, d) float32
+    quality: np.ndarray  # (rows,) float32
+    bait: np.ndarray  # (rows,) float32, hidden clickbait b_i >= 0
+    pub_time: np.ndarray  # (rows,) float64
+    topic: np.ndarray  # (rows,) int32
+    provider: np.ndarray  # (rows,) int32
+
+
+class ItemTable(Protocol):
+    """The items users react to: the stored rows and the id of the first (items leave the
+    store once no visit can show them; the world's news stream provides this)."""
+
+    first: int
+    table: ItemRows
 
 
 class TopicTrend(Protocol):
@@ -101,9 +110,12 @@ class UserPopulation:
         self.next_jump = self._jump_gaps(np.arange(n_users)[:, None],
                                          np.arange(n_channels)[None, :], self.jump_count)
 
-        # Behaviour: clicked items as a ring buffer (chronological from ptr - len).
+        # Behaviour: clicked items as a ring buffer (chronological from ptr - len), with
+        # each click's topic and provider (the history needs no item row).
         self.hist_item = np.full((n_users, hist_len), NO_ITEM, dtype=np.int32)
         self.hist_time = np.zeros((n_users, hist_len), dtype=np.float32)
+        self.hist_topic = np.zeros((n_users, hist_len), dtype=_smallest_int(cfg.n_topics))
+        self.hist_provider = np.zeros((n_users, hist_len), dtype=_smallest_int(cfg.n_providers))
         self.hist_ptr = np.zeros(n_users, dtype=np.int32)
         self.hist_len = np.zeros(n_users, dtype=np.int32)
 
@@ -147,11 +159,12 @@ class UserPopulation:
 
     # ------------------------------------------------------------------------------------
     @property
-    def click_ring(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Each user's last L clicks as a ring: items (U, L), times (U, L), the next write
-        position and the number stored (U,). Slot s of the chronological history (oldest
-        first) is at (ptr - len + s) % L; the kernels read it in place."""
-        return self.hist_item, self.hist_time, self.hist_ptr, self.hist_len
+    def click_ring(self) -> tuple[np.ndarray, ...]:
+        """Each user's last L clicks as a ring: items, times, topics, providers (U, L), the
+        next write position and the number stored (U,). Slot s of the chronological
+        history (oldest first) is at (ptr - len + s) % L; the kernels read it in place."""
+        return (self.hist_item, self.hist_time, self.hist_topic, self.hist_provider,
+                self.hist_ptr, self.hist_len)
 
     def attractiveness(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
                        news: ItemTable) -> np.ndarray:
@@ -159,54 +172,81 @@ class UserPopulation:
         shown to users at `times`: sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i
         + lambda w_bait b_i + b3 log f_i(t) - b4 seen_ui - b5 satiation), satiation = sum over
         the user's clicks on the item's topic of exp(-(t - t_click) / tau_sat)."""
+        items = np.ascontiguousarray(items, dtype=np.int64)
+        out = np.empty(items.shape, dtype=np.float64)
+        rows = news.table
+        items_, times_, topics, _, ptr, length = self.click_ring
+        kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
+                               rows.vector, rows.quality, rows.bait, rows.pub_time, rows.topic,
+                               news.first, self.config.n_topics, items_, times_, topics, ptr,
+                               length, self.appeal_coefficients(), out)
+        return out
+
+    def appeal_coefficients(self) -> np.ndarray:
+        """The coefficients of the attractiveness kernels (`_kernels.attractiveness`)."""
         cfg = self.config
-        coef = np.array([cfg.click_bias, cfg.relevance_weight, cfg.quality_weight,
+        return np.array([cfg.click_bias, cfg.relevance_weight, cfg.quality_weight,
                          cfg.freshness_weight / (cfg.freshness_tau_hours * HOUR),
                          cfg.seen_penalty, cfg.satiation_strength,
                          1.0 / (cfg.satiation_hours * HOUR),
                          cfg.tradeoff_strength * cfg.bait_weight])
-        out = np.empty(items.shape, dtype=np.float64)
-        kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
-                               news.vector, news.quality, news.bait, news.pub_time, news.topic,
-                               *self.click_ring, coef, out, kernels.n_chunks(len(users)))
-        return out
 
     def satiation(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
-                  item_topic: np.ndarray) -> np.ndarray:
+                  news: ItemTable) -> np.ndarray:
         """The satiation term of `attractiveness` alone, per item id (B, n) (0 for -1): the
         user's clicks on the item's topic, each weighted exp(-(t - t_click) / tau_sat)."""
+        items = np.ascontiguousarray(items, dtype=np.int64)
         out = np.empty(items.shape, dtype=np.float64)
-        kernels.satiation(users, times, items, item_topic, *self.click_ring,
+        _, ring_times, topics, _, ptr, length = self.click_ring
+        kernels.satiation(users, times, items, news.table.topic, news.first,
+                          self.config.n_topics, ring_times, topics, ptr, length,
                           1.0 / (self.config.satiation_hours * HOUR), out)
         return out
 
-    def update_engagement(self, users: np.ndarray, times: np.ndarray, shown_items: np.ndarray,
-                          clicks: np.ndarray, satisfaction: np.ndarray,
-                          item_topic: np.ndarray) -> None:
-        """E_u after a visit (docs/design.md section 8): decayed from the user's last visit,
-        E <- E exp(-dt / tau_E), then E <- E + sum_clicks s_i - boredom, boredom =
-        lambda (w_slate C + w_sat sum_clicks satiation_u,c_i), C the slate's topic
-        concentration (`_kernels.update_engagement`). Call before the visit's clicks enter
-        the history and before `schedule_returns` (which reads E and moves last_visit).
-        Nothing to do at lambda = 0, where E has no effect: it stays 0."""
+    def consequences(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
+                     clicks: np.ndarray, satisfaction: np.ndarray, news: ItemTable,
+                     engage: bool = True, record: bool = True) -> None:
+        """What visits leave behind (`_kernels.consequences`), for shown item ids (B, K; -1
+        where empty), their clicks and the clicks' satisfaction:
+
+        * ``engage``: E_u after the visit (docs/design.md section 8): decayed from the user's
+          last visit, E <- E exp(-dt / tau_E), then E <- E + sum_clicks s_i - boredom,
+          boredom = lambda (w_slate C + w_sat sum_clicks satiation_u,c_i), C the slate's topic
+          concentration, the satiation from the history before this visit's clicks. Nothing
+          to do at lambda = 0, where E has no effect: it stays 0. Call before
+          `schedule_returns` (which reads E and moves last_visit).
+        * ``record``: the clicks join the history ring and reinforce the channel that best
+          explains each: u_m <- u_m + eta (v_i - u_m)."""
         cfg = self.config
-        if cfg.tradeoff_strength == 0:
+        engage = engage and cfg.tradeoff_strength != 0
+        if not (engage or record):
             return
         coef = np.array([1.0 / (cfg.engagement_tau_days * DAY),
                          cfg.tradeoff_strength * cfg.boredom_slate_weight,
                          cfg.tradeoff_strength * cfg.boredom_satiation_weight,
                          1.0 / (cfg.satiation_hours * HOUR)])
-        kernels.update_engagement(users, times, shown_items, clicks, satisfaction, item_topic,
-                                  *self.click_ring, self.last_visit, self.engagement, coef)
+        rows = news.table
+        kernels.consequences(users, times, np.ascontiguousarray(items, dtype=np.int64),
+                             np.ascontiguousarray(clicks, dtype=np.bool_),
+                             np.ascontiguousarray(satisfaction, dtype=np.float64), rows.vector,
+                             rows.topic, rows.provider, news.first, cfg.n_topics,
+                             self.interest, self.channel_weight, *self.click_ring,
+                             self.last_visit, self.engagement, coef, cfg.reinforcement_rate,
+                             engage, record)
+
+    def update_engagement(self, users: np.ndarray, times: np.ndarray, shown_items: np.ndarray,
+                          clicks: np.ndarray, satisfaction: np.ndarray, news: ItemTable) -> None:
+        """The engagement part of `consequences` alone."""
+        self.consequences(users, times, shown_items, clicks, satisfaction, news, record=False)
 
     # ------------------------------------------------------------------------------------
     def record_clicks(self, users: np.ndarray, times: np.ndarray,
-                      clicked_items: np.ndarray, item_vector: np.ndarray) -> None:
+                      clicked_items: np.ndarray, news: ItemTable) -> None:
         """Append clicks (B, K; -1 where none) to the history ring and reinforce the channel
-        that best explains each click: u_m <- u_m + eta (v_i - u_m) (`_kernels.record_clicks`)."""
-        kernels.record_clicks(users, times, clicked_items, item_vector, self.interest,
-                              self.channel_weight, *self.click_ring,
-                              self.config.reinforcement_rate)
+        that best explains each click (the recording part of `consequences` alone)."""
+        clicked_items = np.asarray(clicked_items)
+        self.consequences(users, times, clicked_items, clicked_items >= 0,
+                          np.zeros(clicked_items.shape), news, engage=False)
 
     def schedule_returns(self, users: np.ndarray, times: np.ndarray,
                          n_clicks: np.ndarray) -> np.ndarray:
@@ -242,3 +282,8 @@ class UserPopulation:
         """Each user's first visit: an Exp(r0_u) wait from time 0, counter-based."""
         users = np.arange(self.config.n_users)
         return -np.log(hash_uniform(self.visit_key, 2, users)) / self.base_rate
+
+
+def _smallest_int(n: int) -> type:
+    """The smallest signed integer type that holds 0..n-1 (ring topics and providers)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if n - 1 <= np.iinfo(t).max)

@@ -14,6 +14,8 @@ expose the truth for the oracle agent and regret metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +48,21 @@ class VisitBatch:
         return VisitBatch(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
+class ItemColumn:
+    """One field of the stored news, indexed by item id like an array: ``news.topic[ids]``
+    (ints, integer arrays of any shape, slices of ids). Ids of items that have left the
+    store raise IndexError; `NewsStream.take` reads ids with -1 for none."""
+
+    def __init__(self, news: NewsStream, name: str):
+        self._news, self._name = news, name
+
+    def __getitem__(self, ids: Any) -> np.ndarray:
+        return getattr(self._news.table, self._name)[self._news.rows(ids)]
+
+    def __len__(self) -> int:
+        return len(self._news)
+
+
 class NewsStream:
     """Fresh news: Poisson arrivals over topics whose shares trend, generated lazily in
     chunks; items are stored in publication order so that the live pool is an index range.
@@ -53,7 +70,14 @@ class NewsStream:
     Each item has hidden clickbait b_i = beta_p exp(sigma eps_i - sigma^2 / 2) >= 0
     (docs/design.md section 8): its provider's propensity beta_p ~ Exp(mean
     `bait_provider_mean`) times log-normal item noise (mean 1), both counter-based on
-    `bait_key` (provider, item id), so they draw nothing from the news stream's generator."""
+    `bait_key` (provider, item id), so they draw nothing from the news stream's generator.
+
+    Item ids count every item ever published; the store keeps the items from id `first` on
+    (`table`: one array per field, row = id - first) and forgets the older ones once no visit
+    can show them (`forget_before`), so a long run holds a bounded store. ``news.topic[ids]``
+    (likewise pub_time, provider, vector, quality, bait, clicks) reads by id."""
+
+    FIELDS = ("pub_time", "topic", "provider", "vector", "quality", "bait", "clicks")
 
     def __init__(self, config: WorldConfig, rng: np.random.Generator, centroids: np.ndarray,
                  bait_key: np.uint64):
@@ -72,8 +96,8 @@ class NewsStream:
         self.start = -cfg.item_lifetime_hours * HOUR  # pool is full at t = 0
         self.trend = self.trend_rng.standard_normal((1, cfg.n_topics))  # hourly topic logits
         self.generated_until = self.start
-        # Item arrays: views of the first len(self) rows of buffers that double when full,
-        # so that generating news costs O(1) amortised per item. `clicks` holds decayed click
+        # Stored rows: views of the first rows of buffers that double when full, so that
+        # generating news costs O(1) amortised per item. `clicks` holds decayed click
         # counters per window relative to clicks_ref_time: a click at t adds
         # exp((t - ref) / window); read at time T as counter * exp(-(T - ref) / window).
         self._buffers = {"pub_time": np.empty(0, np.float64), "topic": np.empty(0, np.int32),
@@ -81,12 +105,45 @@ class NewsStream:
                          "vector": np.empty((0, cfg.latent_dim), np.float32),
                          "quality": np.empty(0, np.float32), "bait": np.empty(0, np.float32),
                          "clicks": np.empty((0, len(_WINDOWS)), np.float32)}
-        for name, buffer in self._buffers.items():
-            setattr(self, name, buffer)
+        self.table = SimpleNamespace(**self._buffers)
+        self.first = 0
+        for name in self.FIELDS:
+            setattr(self, name, ItemColumn(self, name))
         self.clicks_ref_time = 0.0
 
     def __len__(self) -> int:
-        return len(self.pub_time)
+        """Items published so far (the next item's id)."""
+        return self.first + len(self.table.pub_time)
+
+    @property
+    def capacity(self) -> int:
+        """Rows allocated for the store."""
+        return len(self._buffers["pub_time"])
+
+    def rows(self, ids: Any) -> Any:
+        """Store rows of item ids (an int, an integer array or a slice of ids); IndexError
+        for ids not stored (left the store, or not published yet)."""
+        if isinstance(ids, slice):
+            start, stop, step = ids.indices(len(self))
+            if start < self.first:
+                raise IndexError(f"item ids from {start} on were asked for; the store keeps "
+                                 f"ids {self.first}..{len(self) - 1}")
+            return slice(start - self.first, max(stop - self.first, 0), step)
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < self.first or ids.max() >= len(self)):
+            bad = ids.min() if ids.min() < self.first else ids.max()
+            raise IndexError(f"item id {bad} is not stored: the store keeps ids "
+                             f"{self.first}..{len(self) - 1} (items leave it "
+                             f"{2 * self.config.item_lifetime_hours:g} h after publication)")
+        return ids - self.first
+
+    def take(self, name: str, ids: np.ndarray, fill: float = 0) -> np.ndarray:
+        """Field ``name`` of item ids of any shape, ``fill`` where the id is -1."""
+        ids = np.asarray(ids)
+        present = ids >= 0
+        values = getattr(self.table, name)[self.rows(np.where(present, ids, len(self) - 1))]
+        where = present.reshape(present.shape + (1,) * (values.ndim - present.ndim))
+        return np.where(where, values, np.asarray(fill, dtype=values.dtype))
 
     def topic_logits_at(self, times: np.ndarray) -> np.ndarray:
         """Trending topic logits (n, T) at the given times (hourly grid, random walk)."""
@@ -130,6 +187,20 @@ class NewsStream:
                          clicks=0.0)
             self.generated_until = t1
 
+    def forget_before(self, time: float) -> None:
+        """Let items published before `time` leave the store (none of them may be shown or
+        read by id afterwards). The rows move down only once the forgotten ones are at
+        least as many as the kept ones (and 4,096), so the store holds at most about twice
+        the items published since `time` and each row moves O(1) times."""
+        dead = int(np.searchsorted(self.table.pub_time, time, side="left"))
+        kept = len(self.table.pub_time) - dead
+        if dead < max(kept, 4096):
+            return
+        for name, buffer in self._buffers.items():
+            buffer[:kept] = buffer[dead:dead + kept]
+            setattr(self.table, name, buffer[:kept])
+        self.first += dead
+
     def _bait(self, items: np.ndarray, provider: np.ndarray) -> np.ndarray:
         """b_i = beta_p exp(sigma eps_i - sigma^2 / 2), eps_i a counter-based normal."""
         sigma = self.config.bait_item_noise
@@ -138,7 +209,7 @@ class NewsStream:
 
     def _append(self, **columns: np.ndarray | float) -> None:
         """Append rows to every item array (growing a full buffer to twice its size)."""
-        start = len(self)
+        start = len(self.table.pub_time)
         stop = start + len(columns["pub_time"])
         for name, values in columns.items():
             buffer = self._buffers[name]
@@ -148,16 +219,17 @@ class NewsStream:
                 grown[:start] = buffer[:start]
                 self._buffers[name] = buffer = grown
             buffer[start:stop] = values
-            setattr(self, name, buffer[:stop])
+            setattr(self.table, name, buffer[:stop])
 
     def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
-        """Count clicks (flat arrays) at their times in the decayed counters."""
+        """Count clicks (flat arrays of item ids and times) in the decayed counters."""
         latest = float(times.max(initial=self.clicks_ref_time))
+        clicks = self.table.clicks
         if (latest - self.clicks_ref_time) / _WINDOWS[0] > _REBASE_EXPONENT:
-            self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
-            self.clicks[self.clicks < 1e-20] = 0.0  # no float32 denormals
+            clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
+            clicks[clicks < 1e-20] = 0.0  # no float32 denormals
             self.clicks_ref_time = latest
-        kernels.add_clicks(self.clicks, items, times, self.clicks_ref_time, _WINDOWS)
+        kernels.add_clicks(clicks, items, times, self.first, self.clicks_ref_time, _WINDOWS)
 
 
 class VisitQueue:
@@ -221,6 +293,9 @@ class World:
         self.n_fresh = {"freshest": cfg.n_candidates, "sampled": 0,
                         "mixed": cfg.n_candidates // 2}[cfg.candidate_mode]
         self.seed: int | None = None
+        #: Whether `next_batch` lets items older than two lifetimes leave the store; a world
+        #: whose batches may go back in time (user journeys' copy) keeps them all.
+        self.forget_items = True
 
     # ------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None, min_batch: int = 1) -> None:
@@ -263,27 +338,33 @@ class World:
         users = users.astype(np.int64)
         self.clock = max(self.clock, float(times[-1]))
         self.news.ensure(float(times.max()))
+        if self.forget_items:  # items older than twice their lifetime can no longer be shown
+            self.news.forget_before(float(times.min()) - 2 * self.config.item_lifetime_hours
+                                    * HOUR)
         self.users.evolve(users, times, self.news)
         last = self.users.last_visit[users]
-        candidates, mask = self._candidates(users, times)
+        visit_numbers = self.users.visit_count[users]
+        candidates = self._candidates(users, times, visit_numbers)
         batch = VisitBatch(users=users, times=times,
                            visit_ids=np.arange(self.served, self.served + n, dtype=np.int64),
-                           visit_numbers=self.users.visit_count[users].copy(),
+                           visit_numbers=visit_numbers,
                            gaps=np.where(last >= 0, times - last, -1.0),
-                           candidates=candidates, mask=mask)
+                           candidates=candidates, mask=candidates >= 0)
         self.served += n
         return batch
 
-    def _candidates(self, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Freshest and/or stratified-sampled live items (docs/design.md section 2);
-        see `_kernels.candidates`."""
-        cfg, pub = self.config, self.news.pub_time
+    def _candidates(self, users: np.ndarray, times: np.ndarray,
+                    visit_numbers: np.ndarray) -> np.ndarray:
+        """Freshest and/or stratified-sampled live item ids, -1 where padded
+        (docs/design.md section 2); see `_kernels.candidates`."""
+        cfg, news = self.config, self.news
+        pub = news.table.pub_time
         lo = np.searchsorted(pub, times - cfg.item_lifetime_hours * HOUR, side="right")
         hi = np.searchsorted(pub, times, side="right")
         ids = np.empty((len(users), cfg.n_candidates), dtype=np.int64)
-        kernels.candidates(lo, hi, self.n_fresh, self.candidate_key, users,
-                           self.users.visit_count[users], ids)
-        return ids, ids >= 0
+        kernels.candidates(lo + news.first, hi + news.first, self.n_fresh, self.candidate_key,
+                           users, visit_numbers, ids)
+        return ids
 
     # ------------------------------------------------------------------------------------
     def observe(self, batch: VisitBatch,
@@ -293,44 +374,37 @@ class World:
         journeys read popularity as of each visit's own time, `drnsim.journeys`)."""
         cfg, news, users, times = self.config, self.news, batch.users, batch.times
         b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
-        hist_items = np.empty((b, hist), np.int64)
-        out = {
-            "cand_topic": np.empty((b, n), np.int32), "cand_provider": np.empty((b, n), np.int32),
-            "cand_age": np.empty((b, n), np.float32), "popularity": np.empty((b, n, w), np.float32),
-            "topic_clicks": np.empty((b, n, w), np.float32),
-            "provider_clicks": np.empty((b, n, w), np.float32),
-            "hist_topic": np.empty((b, hist), np.int32),
-            "hist_provider": np.empty((b, hist), np.int32),
-            "hist_age": np.empty((b, hist), np.float32)}
+        user = {"user_id": users.copy(), "features": np.empty((b, 4), np.int32)}
+        history = {"item_id": np.empty((b, hist), np.int64),
+                   "topic": np.empty((b, hist), np.int32),
+                   "provider": np.empty((b, hist), np.int32),
+                   "age": np.empty((b, hist), np.float32),
+                   "length": np.empty(b, np.int32)}
+        candidates = {"item_id": np.empty((b, n), np.int64), "mask": np.empty((b, n), np.int8),
+                      "topic": np.empty((b, n), np.int32),
+                      "provider": np.empty((b, n), np.int32),
+                      "age": np.empty((b, n), np.float32),
+                      "popularity": np.empty((b, n, w), np.float32)}
+        user_news = {"topic_clicks": np.empty((b, n, w), np.float32),
+                     "provider_clicks": np.empty((b, n, w), np.float32)}
         click_decay = (np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
                        if popularity is None else np.zeros((b, w)))
-        kernels.fill_observation(users, times, batch.candidates, *self.users.click_ring,
-                                 news.topic, news.provider, news.pub_time, news.clicks,
-                                 click_decay, _WINDOWS, cfg.n_topics, cfg.n_providers,
-                                 hist_items, *out.values(), kernels.n_chunks(b))
+        rows = news.table
+        kernels.fill_observation(users, times, batch.candidates, self.users.features,
+                                 *self.users.click_ring, rows.topic, rows.provider,
+                                 rows.pub_time, rows.clicks, news.first, click_decay, _WINDOWS,
+                                 cfg.n_topics, cfg.n_providers, user["features"],
+                                 *history.values(), *candidates.values(),
+                                 *user_news.values())
         if popularity is not None:
-            out["popularity"][:] = popularity
+            candidates["popularity"][:] = popularity
         hour = np.floor(times / HOUR).astype(np.int64)
-        return {
-            "user": {"user_id": users.copy(),
-                     "features": self.users.features[users].astype(np.int32)},
-            "context": {"hour": (hour % 24).astype(np.int32),
-                        "weekday": ((hour // 24) % 7).astype(np.int32),
-                        "since_last_visit": batch.gaps.astype(np.float32)},
-            "history": {"item_id": hist_items,
-                        "topic": out["hist_topic"],
-                        "provider": out["hist_provider"],
-                        "age": out["hist_age"],
-                        "length": self.users.hist_len[users].astype(np.int32)},
-            "candidates": {"item_id": batch.candidates.copy(),
-                           "topic": out["cand_topic"],
-                           "provider": out["cand_provider"],
-                           "age": out["cand_age"],
-                           "popularity": out["popularity"],
-                           "mask": batch.mask.astype(np.int8)},
-            "user_news": {"topic_clicks": out["topic_clicks"],
-                          "provider_clicks": out["provider_clicks"]},
-        }
+        context = {"hour": (hour % 24).astype(np.int32),
+                   "weekday": ((hour // 24) % 7).astype(np.int32),
+                   "since_last_visit": batch.gaps.astype(np.float32)}
+        return {"user": user, "context": context, "history": history,
+                "candidates": {key: candidates[key] for key in _CANDIDATE_KEYS},
+                "user_news": user_news}
 
     # ------------------------------------------------------------------------------------
     def attractiveness(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
@@ -346,10 +420,9 @@ class World:
         + w_sat satiation_u,c_i).
         A slate's topic concentration adds -lambda w_slate C on top, whatever is clicked."""
         cfg, news, items = self.config, self.news, batch.candidates
-        safe = np.maximum(items, 0)
-        satiation = self.users.satiation(batch.users, batch.times, items, news.topic)
-        effect = news.quality[safe] - cfg.tradeoff_strength * (
-            cfg.bait_disappointment * (news.bait[safe] - cfg.bait_provider_mean)
+        satiation = self.users.satiation(batch.users, batch.times, items, news)
+        effect = news.take("quality", items) - cfg.tradeoff_strength * (
+            cfg.bait_disappointment * (news.take("bait", items) - cfg.bait_provider_mean)
             + cfg.boredom_satiation_weight * satiation)
         return np.where(items >= 0, effect, 0.0)
 
@@ -358,9 +431,6 @@ class World:
         same item in the same visit meets the same coin whichever agent shows it, at whatever
         rank (common random numbers)."""
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
-        return self._coins(batch, items)
-
-    def _coins(self, batch: VisitBatch, items: np.ndarray) -> np.ndarray:
         return hash_uniform(self.click_key, batch.users[:, None], batch.visit_numbers[:, None],
                             np.maximum(items, 0))
 
@@ -376,6 +446,12 @@ class World:
             clicks = attracted & (np.cumsum(attracted, axis=1) == 1)
         return clicks & (shown >= 0)
 
+    def _satisfaction_coef(self) -> np.ndarray:
+        cfg = self.config
+        return np.array([cfg.tradeoff_strength * cfg.bait_disappointment, cfg.bait_provider_mean,
+                         cfg.satisfaction_noise, cfg.dwell_median_seconds,
+                         cfg.dwell_satisfaction_gain, cfg.dwell_noise])
+
     def satisfaction(self, batch: VisitBatch, columns: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Satisfaction s and dwell seconds (B, n) that a click on each candidate (or on the
@@ -386,44 +462,65 @@ class World:
         eps and eps' counter-based normals of (user, visit number, item)
         (`_kernels.satisfaction`): the same click meets the same satisfaction whichever agent
         shows it."""
-        cfg = self.config
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
-        coef = np.array([cfg.tradeoff_strength * cfg.bait_disappointment, cfg.bait_provider_mean,
-                         cfg.satisfaction_noise, cfg.dwell_median_seconds,
-                         cfg.dwell_satisfaction_gain, cfg.dwell_noise])
         satisfaction, dwell = np.empty(items.shape), np.empty(items.shape)
-        kernels.satisfaction(batch.users, batch.visit_numbers, items, self.news.quality,
-                             self.news.bait, self.satisfaction_key, coef, satisfaction, dwell)
+        kernels.satisfaction(batch.users, batch.visit_numbers, items, self.news.table.quality,
+                             self.news.table.bait, self.news.first, self.satisfaction_key,
+                             self._satisfaction_coef(), satisfaction, dwell)
         return satisfaction, dwell
+
+    def serve(self, batch: VisitBatch, shown: np.ndarray, rows: slice | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """How users react to the slates `shown` (B, K candidate indices, -1 = empty slot),
+        without consequences (`commit` applies them): the shown item ids, clicks (B, K) bool
+        (`sample_clicks` of `attractiveness` and `click_coins`), and the dwell seconds
+        (float32) and satisfaction of each click (`satisfaction`; 0 where not clicked), all
+        in one pass (`_kernels.serve`). With `rows`, only those visits of the batch (shown
+        then has their rows only)."""
+        if rows is not None:
+            batch = VisitBatch(batch.users[rows], batch.times[rows], batch.visit_ids[rows],
+                               batch.visit_numbers[rows], batch.gaps[rows],
+                               batch.candidates[rows], batch.mask[rows])
+        b, k = shown.shape
+        items, clicks = np.empty((b, k), np.int64), np.empty((b, k), np.bool_)
+        dwell, satisfaction = np.empty((b, k), np.float32), np.empty((b, k))
+        rows = self.news.table
+        items_, times_, topics, _, ptr, length = self.users.click_ring
+        kernels.serve(batch.users, batch.times, batch.visit_numbers, batch.candidates,
+                      np.ascontiguousarray(shown, dtype=np.int64), self.users.interest,
+                      self.users.channel_weight, rows.vector, rows.quality, rows.bait,
+                      rows.pub_time, rows.topic, self.news.first, self.config.n_topics,
+                      items_, times_, topics, ptr, length, self.users.appeal_coefficients(),
+                      self.click_key, self.position_bias,
+                      self.config.click_model == "cascade", self.satisfaction_key,
+                      self._satisfaction_coef(), items, clicks, dwell, satisfaction)
+        return items, clicks, dwell, satisfaction
+
+    def commit(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
+               satisfaction: np.ndarray) -> None:
+        """The consequences of served visits (shown item ids, clicks, the clicks'
+        satisfaction): engagement, history, interest reinforcement, item popularity, and each
+        user's next visit (or churn)."""
+        self.users.consequences(batch.users, batch.times, items, clicks, satisfaction, self.news)
+        b, j = np.nonzero(clicks)
+        if len(b):
+            self.news.add_clicks(items[b, j], batch.times[b])
+        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
+        self.queue.push(batch.users, next_times)
 
     def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):
         returns clicks (B, K) bool and dwell (B, K) float32 seconds (0 where not clicked),
-        and applies their consequences."""
-        items = _take_columns(batch.candidates, shown)
-        appeal = self.users.attractiveness(batch.users, batch.times, items, self.news)
-        clicks = self.sample_clicks(appeal, self._coins(batch, items), shown)
-        satisfaction, dwell = self.satisfaction(batch, shown)
-        self._consequences(batch, items, clicks, satisfaction)
-        return clicks, np.where(clicks, dwell, 0.0).astype(np.float32)
+        and applies their consequences (`serve`, then `commit`)."""
+        items, clicks, dwell, satisfaction = self.serve(batch, shown)
+        self.commit(batch, items, clicks, satisfaction)
+        return clicks, dwell
 
     def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
         """Consequences of a batch's clicks: engagement, history, interest reinforcement,
         item popularity, and each user's next visit (or churn)."""
-        self._consequences(batch, _take_columns(batch.candidates, shown), clicks,
-                           self.satisfaction(batch, shown)[0])
-
-    def _consequences(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
-                      satisfaction: np.ndarray) -> None:
-        clicked_items = np.where(clicks, items, NO_ITEM)
-        self.users.update_engagement(batch.users, batch.times, items, clicks, satisfaction,
-                                     self.news.topic)
-        self.users.record_clicks(batch.users, batch.times, clicked_items, self.news.vector)
-        b, _ = np.nonzero(clicks)
-        if len(b):
-            self.news.add_clicks(clicked_items[clicks], batch.times[b])
-        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
-        self.queue.push(batch.users, next_times)
+        self.commit(batch, _take_columns(batch.candidates, shown), clicks,
+                    self.satisfaction(batch, shown)[0])
 
     # ------------------------------------------------------------------------------------
     def describe_user(self, user: int) -> str:
@@ -435,10 +532,13 @@ class World:
         return ", ".join(parts)
 
 
+_CANDIDATE_KEYS = ("item_id", "topic", "provider", "age", "popularity", "mask")
+
+
 def _take_columns(candidates: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Item ids at candidate columns (B, K); -1 where the column is -1."""
     items = np.take_along_axis(candidates, np.maximum(columns, 0), axis=1)
     return np.where(columns >= 0, items, NO_ITEM)
 
 
-__all__ = ["World", "VisitBatch", "NewsStream", "VisitQueue"]
+__all__ = ["ItemColumn", "NewsStream", "VisitBatch", "VisitQueue", "World"]

@@ -28,7 +28,7 @@ from drnsim._validate import InvalidTypeError
 from drnsim._yaml import MAX_BYTES, load_yaml
 from drnsim.agents import make_agent
 from drnsim.cli import main
-from drnsim.config import WorldConfig
+from drnsim.config import HOUR, WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 from drnsim.features import FeatureSpec, build_batch
 from drnsim.loop import check_compare, compare, run_episode
@@ -945,7 +945,12 @@ def test_the_memory_estimate_is_within_a_factor_of_two_of_the_measured_peak(fiel
         action = np.zeros((16, config.n_candidates), np.float32)
         for _ in range(5):
             env.step(action)
-        env.unwrapped.world.news.ensure(config.horizon_seconds)  # the whole episode's news
+        news = env.unwrapped.world.news
+        for t in np.arange(0.0, config.horizon_seconds + HOUR, 6 * HOUR):
+            # the whole episode's news as a run holds it (`World.next_batch`): items leave
+            # the store two lifetimes after publication
+            news.ensure(t)
+            news.forget_before(t - 2 * config.item_lifetime_hours * HOUR)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -96,23 +96,27 @@ def test_same_seed_same_actions_identical(vector: bool):
 
 
 def test_results_do_not_depend_on_the_thread_count():
-    """The kernels spread a batch's visits over threads; each visit writes only its own
-    rows, so one thread and all threads give the same episode."""
-    import numba
+    """Every kernel is compiled serial and parallel (`drnsim._parallel`); each visit writes
+    only its own rows, so the serial variant, the parallel one on one thread and on all
+    threads give the same episode."""
+    from drnsim import _parallel
 
-    def rollout(threads: int):
-        numba.set_num_threads(threads)
+    def rollout(variant: str, threads: int):
+        _parallel.set_threads(threads)
         env = NewsFeedVectorEnv(64, **SMALL)
         actions = np.random.default_rng(0).uniform(-1, 1, (40, 64, 100)).astype(np.float32)
-        out = [env.reset(seed=3)]
-        out += [env.step(a) for a in actions]
+        with _parallel.force_variant(variant):
+            out = [env.reset(seed=3)]
+            out += [env.step(a) for a in actions]
         return out
 
-    everything = numba.config.NUMBA_NUM_THREADS
+    everything = _parallel.get_threads()
     try:
-        assert _tree_equal(rollout(1), rollout(everything))
+        serial = rollout("serial", 1)
+        assert _tree_equal(serial, rollout("parallel", 1))
+        assert _tree_equal(serial, rollout("parallel", everything))
     finally:
-        numba.set_num_threads(everything)
+        _parallel.set_threads(everything)
 
 
 def test_single_env_with_prefetch_reproduces_vector_env():

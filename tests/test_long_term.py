@@ -120,7 +120,7 @@ def _visit(world: World, users: np.ndarray, times: np.ndarray, items: np.ndarray
            clicks: np.ndarray, satisfaction: np.ndarray | None = None) -> None:
     """Apply the engagement update of a visit with the given shown item ids and clicks."""
     satisfaction = np.zeros(items.shape) if satisfaction is None else satisfaction
-    world.users.update_engagement(users, times, items, clicks, satisfaction, world.news.topic)
+    world.users.update_engagement(users, times, items, clicks, satisfaction, world.news)
     world.users.last_visit[users] = times
 
 
@@ -164,8 +164,7 @@ def test_clicks_on_satiated_topics_lower_engagement(weight: float):
     users, k = np.arange(2), world.config.slate_size
     item = np.flatnonzero(world.news.topic[: len(world.news)] == 3)[:2]
     # user 0 clicked the topic an hour ago, user 1 never
-    world.users.record_clicks(np.array([0]), np.array([0.0]), item[:1][None, :],
-                              world.news.vector)
+    world.users.record_clicks(np.array([0]), np.array([0.0]), item[:1][None, :], world.news)
     shown = np.full((2, k), -1)
     shown[:, 0] = item[1]
     clicks = np.zeros((2, k), dtype=bool)
@@ -262,13 +261,13 @@ def _clicks_only_logit(world: World, batch: VisitBatch) -> np.ndarray:
     items = np.maximum(batch.candidates, 0)
     relevance = np.einsum("bmd,bnd->bnm", pop.interest[batch.users], news.vector[items])
     relevance = (relevance * pop.channel_weight[batch.users][:, None, :]).max(-1)
-    ring_items, ring_times, _, ring_len = pop.click_ring
+    ring_items, ring_times, _, _, _, ring_len = pop.click_ring
     hist = ring_items[batch.users]
     stored = np.arange(cfg.history_length)[None, :] < ring_len[batch.users][:, None]
     seen = ((hist[:, None, :] == items[:, :, None]) & stored[:, None, :]).any(-1)
     recency = np.exp(-(batch.times[:, None] - ring_times[batch.users])
                      / (cfg.satiation_hours * HOUR)) * stored
-    same_topic = news.topic[np.maximum(hist, 0)][:, None, :] == news.topic[items][:, :, None]
+    same_topic = news.take("topic", hist)[:, None, :] == news.topic[items][:, :, None]
     satiation = (same_topic * recency[:, None, :]).sum(-1)
     age = batch.times[:, None] - news.pub_time[items]
     return (cfg.click_bias + cfg.relevance_weight * relevance

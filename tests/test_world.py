@@ -260,7 +260,7 @@ def test_click_reinforces_the_explaining_channel_by_eta():
     vector = world.news.vector[item]
     before = users.interest[7].copy()
     explain = np.argmax((before @ vector) * users.channel_weight[7])
-    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), world.news.vector)
+    users.record_clicks(np.array([7]), np.array([10.0]), np.array([[item]]), world.news)
     np.testing.assert_allclose(users.interest[7, explain],
                                before[explain] + 0.2 * (vector - before[explain]), rtol=1e-5)
     others = [m for m in range(3) if m != explain]
@@ -272,7 +272,7 @@ def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
     world = _world(n_users=50, satiation_strength=1.5, satiation_hours=2.0, seen_penalty=0.0,
                    reinforcement_rate=0.0)
     world.news.ensure(0.0)
-    recent = np.flatnonzero(world.news.pub_time <= 0)[::-1]  # newest first
+    recent = np.flatnonzero(world.news.pub_time[:] <= 0)[::-1]  # newest first
     topic = world.news.topic[recent]
     same = recent[topic == topic[0]][:6]
     other = recent[topic != topic[0]][:3]
@@ -284,7 +284,7 @@ def test_satiation_lowers_appeal_of_a_recent_topic_then_wears_off():
 
     fresh = appeal(t0)
     clicked = same[:3][None, :]
-    world.users.record_clicks(user, np.array([t0]), clicked, world.news.vector)
+    world.users.record_clicks(user, np.array([t0]), clicked, world.news)
     after = appeal(t0)
     assert (after[:3] < fresh[:3]).all()  # three recent clicks on the topic satiate it
     np.testing.assert_allclose(after[3:], fresh[3:])  # other topics unaffected
@@ -353,3 +353,33 @@ def test_memory_per_user_is_bounded():
                    and v.shape[:1] == (20_000,)) / 20_000
     per_user += world.queue.next_time.nbytes / 20_000
     assert per_user < 1000
+
+
+def test_the_item_store_stays_bounded_and_histories_outlive_their_items():
+    """Items two lifetimes old leave the store (`NewsStream.forget_before`): over 12 days of
+    6-hour lifetimes the rows kept stay near the items of the last two lifetimes, while the
+    users' histories keep the ids, topics and providers of items that have left it."""
+    world = _world(n_users=2000, item_lifetime_hours=6.0, news_per_hour=400.0,
+                   episode_days=12.0)
+    news, rng = world.news, np.random.default_rng(0)
+    k = world.config.slate_size
+    stored = []
+    # (a batch's visits span under an hour here; the store also holds the items a batch's
+    # span adds: `World.next_batch`)
+    while (batch := world.next_batch(64)) is not None and batch.times[0] < world.horizon:
+        world.feedback(batch, np.argsort(-rng.random(batch.candidates.shape), axis=1)[:, :k])
+        stored.append(len(news.table.pub_time))
+    published = len(news)
+    bound = 2 * 400 * (2 * 6 + 6) + 4096  # twice two lifetimes and a chunk, plus 4,096
+    assert published > 2 * bound and news.first > 0
+    assert max(stored) <= bound and news.capacity <= 2 * bound
+    # a forgotten id raises, naming what is stored; -1 and stored ids read by id
+    with pytest.raises(IndexError, match=f"ids {news.first}.."):
+        news.topic[news.first - 1]
+    np.testing.assert_array_equal(news.take("topic", np.array([-1, news.first])),
+                                  [0, news.table.topic[0]])
+    # histories still describe items that left the store
+    obs = world.observe(world.next_batch(1) or batch)
+    old = obs["history"]["item_id"] < news.first
+    assert ((obs["history"]["item_id"] >= 0) & old).any()
+    assert (obs["history"]["topic"][old & (obs["history"]["item_id"] >= 0)] >= 0).all()

@@ -112,7 +112,7 @@ class LongTermOracleAgent(OracleAgent):
         value = (myopic_clicks * rate * slope * tau * -np.expm1(-remaining / tau))[:, None]
         gain = attractiveness * (1.0 + value * world.click_engagement(batch))
         crowding = value * cfg.tradeoff_strength * cfg.boredom_slate_weight / max(k * (k - 1), 1)
-        topics = world.news.topic[np.maximum(batch.candidates, 0)]
+        topics = world.news.take("topic", batch.candidates)
         return scores_from_ranking(greedy_slate(gain, crowding, topics, batch.mask, theta),
                                    attractiveness.shape[1])
 

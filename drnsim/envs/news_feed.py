@@ -131,10 +131,38 @@ def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
 def rank_slates(scores: np.ndarray, mask: np.ndarray, slate_size: int) -> np.ndarray:
     """Top-K candidate indices per row (B, K): descending score, ties to the lower index,
     masked candidates never (their slots are -1)."""
+    return _rank(scores, mask, slate_size)[0]
+
+
+def _rank(scores: np.ndarray, mask: np.ndarray, slate_size: int) -> tuple[np.ndarray, int]:
+    """`rank_slates` and the number of scores that are NaN or outside [-1, 1]."""
+    scores = np.ascontiguousarray(_as_float(np.asarray(scores)))
     out = np.empty((scores.shape[0], min(slate_size, scores.shape[1])), dtype=np.int64)
-    kernels.rank_slates(np.ascontiguousarray(_as_float(scores)),
-                        np.ascontiguousarray(mask, dtype=np.bool_), out)
-    return out
+    bad = kernels.rank_slates(scores, np.ascontiguousarray(mask, dtype=np.bool_), out)
+    return out, bad
+
+
+def rank_actions(action: Any, shape: tuple[int, ...], mask: np.ndarray,
+                 slate_size: int) -> np.ndarray:
+    """The slates (B, K) an env action of ``shape`` shows (`rank_slates`), validated in the
+    same pass: a wrong shape, NaN or a score outside [-1, 1] raises `validate_scores`'s
+    error."""
+    scores = np.asarray(action)
+    if scores.shape != shape or scores.dtype not in (np.float32, np.float64):
+        scores = validate_scores(scores, shape)
+    shown, bad = _rank(scores.reshape(mask.shape), mask, slate_size)
+    if bad:
+        validate_scores(scores, shape)
+    return shown
+
+
+def _slates(action: Any, shape: tuple[int, ...], mask: np.ndarray, slate_size: int,
+            validate: bool) -> np.ndarray:
+    """`rank_actions` for an agent's action; plain ranking for scores the env decoded from
+    another action mode (e.g. weights: any finite numbers)."""
+    if validate:
+        return rank_actions(action, shape, mask, slate_size)
+    return rank_slates(np.asarray(action).reshape(mask.shape), mask, slate_size)
 
 
 def scores_from_ranking(ranking: Any, n_candidates: int) -> np.ndarray:
@@ -213,10 +241,12 @@ class _WorldRunner:
     def truncated(self) -> bool:
         return bool(self.batch.times.min() >= self.world.horizon)
 
-    def step(self, scores: np.ndarray) -> tuple[dict, np.ndarray, bool, bool, dict]:
-        """Show the batch its slates, collect clicks, move to the next batch."""
+    def step(self, action: Any, shape: tuple[int, ...], validate: bool = True
+             ) -> tuple[dict, np.ndarray, bool, bool, dict]:
+        """Show the batch its slates (the action validated against ``shape``, unless it is
+        scores the env decoded itself), collect clicks, move to the next batch."""
         batch = self.batch
-        shown = rank_slates(scores, batch.mask, self.config.slate_size)
+        shown = _slates(action, shape, batch.mask, self.config.slate_size, validate)
         clicks, dwell = self.world.feedback(batch, shown)
         self.served = (batch, shown, clicks)
         reward = clicks.sum(axis=1).astype(np.float64)
@@ -249,52 +279,69 @@ class _WorldRunner:
 class _PrefetchedVisits(_WorldRunner):
     """One visit per step, served from micro-batches of `batch_size` visits.
 
-    Attractiveness and click coins of a micro-batch are computed once; each step only ranks
-    and looks up, and the micro-batch's consequences are applied when it is used up. The
-    users of a micro-batch are distinct, so each user's state is exact; item popularity lags
-    by at most the micro-batch's span. A single env with prefetch P therefore reproduces the
-    vector env with P slots given the same actions.
+    Each step ranks its visit's slate and serves it (`World.serve` on that row: its clicks,
+    dwell and satisfaction); the micro-batch's consequences are applied (`World.commit`)
+    when it is used up. The users of a micro-batch are distinct, so each user's state is
+    exact; item popularity lags by at most the micro-batch's span. A single env with
+    prefetch P therefore reproduces the vector env with P slots given the same actions.
     """
 
     def _advance(self) -> bool:
         if not super()._advance():
             return False
         self.row = 0
-        self.attractiveness = self.world.attractiveness(self.batch)
-        self.coins = self.world.click_coins(self.batch)
-        self.dwell = self.world.satisfaction(self.batch)[1].astype(np.float32)
-        k = self.config.slate_size
-        self.shown = np.full((self.batch_size, k), -1, dtype=np.int64)
-        self.clicks = np.zeros((self.batch_size, k), dtype=bool)
+        b, k = self.batch_size, self.config.slate_size
+        self.shown = np.full((b, k), -1, dtype=np.int64)
+        self.items = np.full((b, k), -1, dtype=np.int64)
+        self.clicks = np.zeros((b, k), dtype=bool)
+        self.satisfaction = np.zeros((b, k))
+        batch = self.batch
+        # Python numbers for the step infos, and the observation's leaves for its rows
+        self._scalars = list(zip(batch.users.tolist(), batch.visit_ids.tolist(),
+                                 batch.times.tolist(), batch.gaps.tolist(), strict=True))
+        self._leaves = [(group, list(arrays.items())) for group, arrays in self.obs.items()]
         return True
 
     def reset(self, seed: int) -> tuple[dict, dict]:
         obs, info = super().reset(seed)
-        return _row(obs, 0), _row(info, 0)
+        return self._obs_row(0), _row(info, 0)
+
+    def _obs_row(self, j: int) -> dict:
+        """Row j of the micro-batch's observation (0-d arrays for the scalars, as Box
+        spaces of shape () expect)."""
+        return {group: {key: array[j, ...] for key, array in arrays}
+                for group, arrays in self._leaves}
 
     @property
     def current(self) -> VisitBatch:
         return self.batch.rows(slice(self.row, self.row + 1))
 
-    def step(self, scores: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+    def step(self, action: Any, shape: tuple[int, ...], validate: bool = True
+             ) -> tuple[dict, float, bool, bool, dict]:
         j, batch = self.row, self.batch
-        shown = rank_slates(scores, batch.mask[j:j + 1], self.config.slate_size)
-        cols = np.maximum(shown, 0)
-        clicks = self.world.sample_clicks(np.take(self.attractiveness[j], cols),
-                                          np.take(self.coins[j], cols), shown)
-        dwell = np.where(clicks, np.take(self.dwell[j], cols), np.float32(0.0))
-        self.shown[j], self.clicks[j] = shown[0], clicks[0]
-        current = batch.rows(slice(j, j + 1))
-        self.served = (current, shown, clicks)
-        info = _row(_info(current, shown, clicks, dwell), 0)
+        rows = slice(j, j + 1)
+        shown = _slates(action, shape, batch.mask[rows], self.config.slate_size, validate)
+        items, clicks, dwell, satisfaction = self.world.serve(batch, shown, rows)
+        self.shown[j], self.items[j] = shown[0], items[0]
+        self.clicks[j], self.satisfaction[j] = clicks[0], satisfaction[0]
+        self.served = (batch, rows, shown, clicks)
+        user, visit, time, gap = self._scalars[j]
+        info = {"shown": shown[0], "clicks": clicks[0], "dwell": dwell[0], "user_id": user,
+                "visit_id": visit, "sim_time": time, "gap": gap}
         reward = float(clicks.sum())
         if j + 1 < self.batch_size:
             self.row = j + 1
-            return _row(self.obs, self.row), reward, False, self._row_truncated(), info
-        self.world.apply_feedback(batch, self.shown, self.clicks)
+            return self._obs_row(self.row), reward, False, self._row_truncated(), info
+        self.world.commit(batch, self.items, self.clicks, self.satisfaction)
         if not self._advance():
-            return _row(self.obs, j), reward, True, False, info
-        return _row(self.obs, 0), reward, False, self._row_truncated(), info
+            return self._obs_row(j), reward, True, False, info
+        return self._obs_row(0), reward, False, self._row_truncated(), info
+
+    def render_text(self) -> str:
+        if self.served is not None and len(self.served) == 4:
+            batch, rows, shown, clicks = self.served
+            self.served = (batch.rows(rows), shown, clicks)
+        return super().render_text()
 
     def _row_truncated(self) -> bool:
         return bool(self.batch.times[self.row] >= self.world.horizon)
@@ -347,6 +394,8 @@ class NewsFeedEnv(gym.Env):
         self.observation_space = self._encoder.space
         self.action_space = self._decoder.space
         self._runner = _PrefetchedVisits(self.config, int(prefetch))
+        self._plain = self._decoder.mode == "scores" and self._encoder.mode == "dict"
+        self._started = False
         self._raw: dict | None = None
 
     @property
@@ -365,16 +414,19 @@ class NewsFeedEnv(gym.Env):
         return self._encode(obs), _python_info(info)
 
     def step(self, action):
-        check_started(self._raw is not None)
-        if self._decoder.mode == "scores" and self._encoder.mode == "dict":
-            scores = validate_scores(action, self.action_space.shape)[None, :]
-        else:
-            scores = self._decoder.scores(action, self._raw, batched=False)
-        obs, reward, terminated, truncated, info = self._runner.step(scores)
-        return self._encode(obs), reward, terminated, truncated, _python_info(info)
+        check_started(self._started)
+        if self._plain:  # the raw action, validated while it is ranked
+            return self._runner.step(action, self.action_space.shape)
+        scores = self._decoder.scores(action, self._raw, batched=False)
+        obs, reward, terminated, truncated, info = self._runner.step(scores, scores.shape,
+                                                                     validate=False)
+        return self._encode(obs), reward, terminated, truncated, info
 
     def _encode(self, obs: dict) -> Any:
         """The observation in `obs_mode`; keeps the raw batch of one for weights actions."""
+        self._started = True
+        if self._plain:
+            return obs
         self._raw = _add_batch_axis(obs)
         return obs if self._encoder.mode == "dict" else _row(self._encoder.encode(self._raw), 0)
 
@@ -450,8 +502,13 @@ class NewsFeedVectorEnv(VectorEnv):
             obs, info = self.reset()  # NEXT_STEP: this step only starts a new episode
             zeros = np.zeros(self.num_envs, dtype=bool)
             return obs, np.zeros(self.num_envs), zeros, zeros.copy(), info
-        scores = self._decoder.scores(actions, self._runner.obs)
-        obs, reward, terminated, truncated, info = self._runner.step(scores)
+        if self._decoder.mode == "scores":  # validated while it is ranked
+            obs, reward, terminated, truncated, info = self._runner.step(
+                actions, self.action_space.shape)
+        else:
+            scores = self._decoder.scores(actions, self._runner.obs)
+            obs, reward, terminated, truncated, info = self._runner.step(scores, scores.shape,
+                                                                         validate=False)
         obs = self._encoder.encode(obs)
         ended = np.full(self.num_envs, terminated or truncated)
         if ended.all() and mode == AutoresetMode.SAME_STEP:
