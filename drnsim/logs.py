@@ -172,6 +172,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     With ``candidates`` returns ``(logs, candidates)``, the second one row per valid
     candidate of each logged visit; ``truth`` adds the hidden attractiveness to it."""
     from drnsim.envs import NewsFeedVectorEnv, visits_per_step
+    from drnsim.policies import slate_scores
 
     if n_visits is None and days is None:
         raise ValueError("give n_visits or days (how much to log)")
@@ -192,7 +193,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
         b, n = obs["candidates"]["mask"].shape
         attractiveness = env.world.attractiveness(env.current_batch) if truth else None
         prev = obs
-        obs, _, terminated, truncated, info = env.step(_action(slates, n))
+        obs, _, terminated, truncated, info = env.step(slate_scores(slates, n))
         keep = info["sim_time"] < limit
         if n_visits is not None:
             keep &= np.arange(b) < n_visits - served
@@ -218,16 +219,6 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     table = pd.concat(candidate_frames, ignore_index=True)
     return logs, table.sort_values(["visit_id", "candidate_index"], kind="stable",
                                    ignore_index=True)
-
-
-def _action(slates: np.ndarray, n_candidates: int) -> np.ndarray:
-    """Env scores that show ``slates`` (B, K) in order: 1, 1 - 1/K, ... for the slate's
-    items, -1 for every other candidate (the env shows only valid candidates)."""
-    b, k = slates.shape
-    action = np.full((b, n_candidates), -1.0, dtype=np.float32)
-    rows, slots = np.nonzero(slates >= 0)
-    action[rows, slates[rows, slots]] = 1.0 - slots / k
-    return action
 
 
 def logs_to_batches(logs: pd.DataFrame | FeatureBatch, spec: FeatureSpec, batch_size: int = 256,

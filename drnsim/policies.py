@@ -24,7 +24,8 @@ agent of `drnsim.agents`, or a plain function of ``obs``):
 * `PlackettLucePolicy`: slates drawn without replacement with P(a) proportional to
   exp(z_a / temperature) over the remaining candidates, z = the scores standardised over the
   visit's valid candidates; slate and prefix probabilities are exact products, the per-slot
-  marginals have no closed form and are estimated by Monte Carlo with their standard error.
+  marginals have no closed form and are estimated by Monte Carlo with their standard error
+  (strictly positive for every candidate, so a propensity is never 0).
 
 `sample(obs, K, rng)` draws the slates (used by `drnsim.logs.collect_logs` and by
 `drnsim.ope.ground_truth`).
@@ -213,8 +214,7 @@ class PlackettLuce(SlateDistribution):
     """Plackett-Luce over logits z (B, N): slot by slot, P(a | s_<k) = w_a / R_k with
     w = exp(z) and R_k the weight of the valid candidates not yet shown. Slate and prefix
     probabilities are the exact products; the marginals P(a at k) sum over every possible
-    prefix, so they are estimated by Monte Carlo, Rao-Blackwellised: over S slates drawn
-    from the policy, the mean of the exact conditional P(a at k | sampled s_<k), with the
+    prefix, so they are estimated by Monte Carlo over S slates (`_draws`), with the
     standard error sd / sqrt(S)."""
 
     exact_marginals = False
@@ -259,20 +259,43 @@ class PlackettLuce(SlateDistribution):
         return rank_slates(np.where(self.mask, self.logits + gumbel, -np.inf), self.mask,
                            self.slate_size)
 
-    def _conditionals(self, items: np.ndarray) -> np.ndarray:
-        """Monte-Carlo draws of P(item j at slot k | sampled s_<k): (S, B, J, K)."""
+    def _draws(self, items: np.ndarray) -> np.ndarray:
+        """Monte-Carlo draws (S, B, J, K) of P(item j at slot k), each strictly positive for
+        a valid item. Over prefixes p drawn from Plackett-Luce without item a (the slate
+        drawn with the Gumbel trick, a struck out: by independence from irrelevant
+        alternatives the rest is such a draw), with R_j the weight left before draw j
+        without a,
+
+            P(a at k) = E_p[ prod_{j<k} R_j / (R_j + w_a) * w_a / (R_k + w_a) ],
+
+        since P(p, then a) / P_without_a(p) is that product. Slot 1 is exact."""
+        k = self.slate_size
+        w_items = _gather(self.weight, items)[..., None]  # (B, J, 1)
+        shift = np.arange(k)[None, None, :]
         draws = []
         for _ in range(self.n_samples):
-            slates = self.sample(self.rng)
-            remaining = self._remaining(slates)
-            w_items = _gather(self.weight, items)  # (B, J)
-            position = np.arange(self.slate_size)
-            # slot of each item in the sampled slate (K if absent): taken before slot k iff
-            # that slot < k
-            hit = (items[:, :, None] == slates[:, None, :]) & (items[:, :, None] >= 0)
-            where = np.where(hit.any(axis=2), hit.argmax(axis=2), self.slate_size)
-            free = where[:, :, None] >= position[None, None, :]
-            p = w_items[:, :, None] * free / np.where(remaining > 0, remaining, 1.0)[:, None, :]
+            gumbel = -np.log(-np.log(self.rng.random(self.mask.shape)))
+            order = rank_slates(np.where(self.mask, self.logits + gumbel, -np.inf), self.mask,
+                                k + 1)
+            w_order = _gather(self.weight, order)  # (B, K + 1)
+            outside = self.weight.copy()
+            rows, slots = np.nonzero(order >= 0)
+            outside[rows, order[rows, slots]] = 0.0
+            outside = outside.sum(axis=1)[:, None]
+            hit = (items[:, :, None] == order[:, None, :]) & (items[:, :, None] >= 0)
+            place = np.where(hit.any(axis=2), hit.argmax(axis=2), k + 1)  # (B, J)
+            kept = shift + (shift >= place[..., None])  # the sample without a, first K
+            w_kept = np.take_along_axis(np.broadcast_to(w_order[:, None, :], hit.shape),
+                                        kept, axis=2)
+            absent = place > k
+            outside_a = np.maximum(outside + np.where(absent, w_order[:, None, k]
+                                                      - w_items[..., 0], 0.0), 0.0)
+            remaining = outside_a[..., None] + np.cumsum(w_kept[..., ::-1], axis=2)[..., ::-1]
+            total = remaining + w_items
+            safe = np.where(total > 0, total, 1.0)
+            survive = np.ones_like(remaining)
+            survive[..., 1:] = np.cumprod(remaining / safe, axis=2)[..., :-1]
+            p = survive * w_items / safe
             draws.append(np.where(self.slot_valid[:, None, :], p, 0.0))
         return np.stack(draws)
 
@@ -280,16 +303,16 @@ class PlackettLuce(SlateDistribution):
         n = self.mask.shape[1]
         if at is None:
             every = np.broadcast_to(np.arange(n), self.mask.shape)
-            draws = np.where(self.mask[None, :, :, None], self._conditionals(every), 0.0)
+            draws = np.where(self.mask[None, :, :, None], self._draws(every), 0.0)
             draws = draws.transpose(0, 1, 3, 2)  # (S, B, K, N)
         else:
-            cond = self._conditionals(at)  # (S, B, K_items, K_slots): the diagonal
+            cond = self._draws(at)  # (S, B, K_items, K_slots): the diagonal
             draws = np.diagonal(cond, axis1=2, axis2=3)
             draws = np.where((at >= 0)[None], draws, 0.0)
         return _mean_and_se(draws)
 
     def inclusion(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        draws = self._conditionals(items).sum(axis=3)
+        draws = self._draws(items).sum(axis=3)
         return _mean_and_se(np.where((items >= 0)[None], draws, 0.0))
 
 
@@ -431,6 +454,16 @@ class PlackettLucePolicy(SlatePolicy):
         return slates, dist, (slates != dist.greedy).any(axis=1)
 
 
+def slate_scores(slates: np.ndarray, n_candidates: int) -> np.ndarray:
+    """Env scores (B, N) that show ``slates`` (B, K) in order: 1, 1 - 1/K, ... for the
+    slate's candidates, -1 for every other one (the env never shows a masked candidate)."""
+    b, k = slates.shape
+    scores = np.full((b, n_candidates), -1.0, dtype=np.float32)
+    rows, slots = np.nonzero(slates >= 0)
+    scores[rows, slates[rows, slots]] = 1.0 - slots / k
+    return scores
+
+
 def is_slate_policy(policy: Any) -> bool:
     """Whether ``policy`` follows the `SlatePolicy` protocol (``distribution`` and
     ``sample``)."""
@@ -439,4 +472,4 @@ def is_slate_policy(policy: Any) -> bool:
 
 __all__ = ["EpsilonGreedyPolicy", "EpsilonMixture", "PlackettLuce", "PlackettLucePolicy",
            "SlateDistribution", "SlatePolicy", "TopKPolicy", "UniformPolicy",
-           "candidate_scores", "is_slate_policy"]
+           "candidate_scores", "is_slate_policy", "slate_scores"]
