@@ -355,7 +355,8 @@ def first_bad(logs: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> No
     if bad.any():
         row = logs.iloc[int(np.argmax(bad))]
         where = f" position {row['position']}" if "position" in row else ""
-        raise ValueError(f"logs column {column!r} {rule}, got {row[column]!r} at visit_id "
+        value = row[column].item() if hasattr(row[column], "item") else row[column]
+        raise ValueError(f"logs column {column!r} {rule}, got {value!r} at visit_id "
                          f"{row['visit_id']}{where}")
 
 

@@ -217,6 +217,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     if not candidates:
         return logs
     table = pd.concat(candidate_frames, ignore_index=True)
+    table = table[list(CANDIDATE_COLUMNS) + (["attractiveness"] if truth else [])]
     return logs, table.sort_values(["visit_id", "candidate_index"], kind="stable",
                                    ignore_index=True)
 

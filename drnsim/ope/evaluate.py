@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from drnsim.config import WorldConfig
+from drnsim.features import LOG_PROBABILITIES
 from drnsim.metrics import expected_clicks
 from drnsim.ope.data import TRUTH_COLUMN, LoggedSlates
 from drnsim.ope.estimators import ESTIMATORS, SlateFeedback, missing_inputs, value_and_interval
@@ -232,7 +233,14 @@ def evaluate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = 
     if interval not in ("analytic", "bootstrap"):
         raise ValueError(f"interval must be 'analytic' or 'bootstrap', got {interval!r}")
     data = LoggedSlates.from_logs(logs, candidates, cfg, slate_size)
-    target = make_target(policy, cfg, logs if train_logs is None else train_logs, seed)
+    if not any(column in logs for column in LOG_PROBABILITIES) and (
+            set(names) - {"naive", "dm"}):
+        raise ValueError(f"the logs have no logging probabilities (columns "
+                         f"{list(LOG_PROBABILITIES)}): the weighting estimators need the "
+                         "logging policy's propensities (collect_logs records them)")
+    if train_logs is None and isinstance(policy, str):
+        train_logs = logs  # a named agent learns from the logs unless told otherwise
+    target = make_target(policy, cfg, train_logs, seed)
     fields = set().union(*(ESTIMATORS[name].reads for name in names))
     model = None
     if fields & MODEL_FIELDS:
@@ -266,12 +274,13 @@ def estimate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = 
     ``policy``: an agent name, an agent or a `drnsim.policies.SlatePolicy` (`make_target`);
     a named agent that learns is trained on ``train_logs``, by default on ``logs``
     themselves (the target then depends on the rewards it is evaluated on; give other logs
-    to avoid that). ``candidates``: the candidates table of the logged visits (needed unless
-    every visit showed all its candidates). ``config``: the logs' world (feature sizes,
-    slate size, position bias). ``reward_model``: a zoo model name or an object with
-    ``predict`` (DM and DR). ``with_truth`` adds the row ``logged_truth``: the target's
-    expected clicks on the logged visits under the hidden truth (simulator logs with
-    ``truth=True``). Returns the tidy frame of `run_estimators`."""
+    to avoid that); an agent object is trained only when ``train_logs`` is given.
+    ``candidates``: the candidates table of the logged visits (needed unless every visit
+    showed all its candidates). ``config``: the logs' world (feature sizes, slate size,
+    position bias). ``reward_model``: a zoo model name or an object with ``predict`` (DM
+    and DR). ``with_truth`` adds the row ``logged_truth``: the target's expected clicks on
+    the logged visits under the hidden truth (simulator logs with ``truth=True``). Returns
+    the tidy frame of `run_estimators`."""
     return evaluate(logs, policy, candidates, estimators, config, train_logs, reward_model,
                     slate_size, interval, n_bootstrap, seed, chunk, with_truth)[0]
 
