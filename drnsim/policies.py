@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -259,8 +260,8 @@ class PlackettLuce(SlateDistribution):
         return rank_slates(np.where(self.mask, self.logits + gumbel, -np.inf), self.mask,
                            self.slate_size)
 
-    def _draws(self, items: np.ndarray) -> np.ndarray:
-        """Monte-Carlo draws (S, B, J, K) of P(item j at slot k), each strictly positive for
+    def _draws(self, items: np.ndarray) -> Iterator[np.ndarray]:
+        """Monte-Carlo draws (B, J, K) of P(item j at slot k), S of them, each positive for
         a valid item. Over prefixes p drawn from Plackett-Luce without item a (the slate
         drawn with the Gumbel trick, a struck out: by independence from irrelevant
         alternatives the rest is such a draw), with R_j the weight left before draw j
@@ -272,7 +273,6 @@ class PlackettLuce(SlateDistribution):
         k = self.slate_size
         w_items = _gather(self.weight, items)[..., None]  # (B, J, 1)
         shift = np.arange(k)[None, None, :]
-        draws = []
         for _ in range(self.n_samples):
             gumbel = -np.log(-np.log(self.rng.random(self.mask.shape)))
             order = rank_slates(np.where(self.mask, self.logits + gumbel, -np.inf), self.mask,
@@ -296,32 +296,39 @@ class PlackettLuce(SlateDistribution):
             survive = np.ones_like(remaining)
             survive[..., 1:] = np.cumprod(remaining / safe, axis=2)[..., :-1]
             p = survive * w_items / safe
-            draws.append(np.where(self.slot_valid[:, None, :], p, 0.0))
-        return np.stack(draws)
+            yield np.where(self.slot_valid[:, None, :], p, 0.0)
 
     def marginals(self, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        n = self.mask.shape[1]
         if at is None:
-            every = np.broadcast_to(np.arange(n), self.mask.shape)
-            draws = np.where(self.mask[None, :, :, None], self._draws(every), 0.0)
-            draws = draws.transpose(0, 1, 3, 2)  # (S, B, K, N)
-        else:
-            cond = self._draws(at)  # (S, B, K_items, K_slots): the diagonal
-            draws = np.diagonal(cond, axis1=2, axis2=3)
-            draws = np.where((at >= 0)[None], draws, 0.0)
-        return _mean_and_se(draws)
+            every = np.broadcast_to(np.arange(self.mask.shape[1]), self.mask.shape)
+            mean, se = _mean_and_se(self._draws(every))  # (B, N, K)
+            keep = self.mask[..., None]
+            return (np.where(keep, mean, 0.0).transpose(0, 2, 1),
+                    np.where(keep, se, 0.0).transpose(0, 2, 1))
+        mean, se = _mean_and_se(np.diagonal(d, axis1=1, axis2=2) for d in self._draws(at))
+        return np.where(at >= 0, mean, 0.0), np.where(at >= 0, se, 0.0)
 
     def inclusion(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        draws = self._draws(items).sum(axis=3)
-        return _mean_and_se(np.where((items >= 0)[None], draws, 0.0))
+        mean, se = _mean_and_se(d.sum(axis=2) for d in self._draws(items))
+        return np.where(items >= 0, mean, 0.0), np.where(items >= 0, se, 0.0)
 
 
-def _mean_and_se(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the first axis and its standard error."""
-    s = draws.shape[0]
-    mean = draws.mean(axis=0)
-    se = draws.std(axis=0, ddof=1) / math.sqrt(s) if s > 1 else np.zeros_like(mean)
-    return mean, se
+def _mean_and_se(draws: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of a stream of equally shaped draws and its standard error sd / sqrt(S),
+    accumulated one draw at a time (shifted by the first draw for accuracy)."""
+    count, first, total, squares = 0, None, None, None
+    for draw in draws:
+        if first is None:
+            first, total, squares = draw, np.zeros_like(draw), np.zeros_like(draw)
+        delta = draw - first
+        total += delta
+        squares += delta * delta
+        count += 1
+    mean = first + total / count
+    if count < 2:
+        return mean, np.zeros_like(mean)
+    variance = np.maximum(squares - total * total / count, 0.0) / (count - 1)
+    return mean, np.sqrt(variance / count)
 
 
 # ---------------------------------------------------------------------------------------

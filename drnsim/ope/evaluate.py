@@ -49,7 +49,9 @@ class Diagnostics:
 
 def position_bias(config: WorldConfig, slate_size: int) -> np.ndarray:
     """theta_k of the world's position-based click model (docs/design.md section 2)."""
-    return 1.0 / np.arange(1, slate_size + 1) ** config.position_bias_kappa
+    from drnsim.world import World
+
+    return World(config).position_bias[:slate_size]
 
 
 def _expected_clicks_of(dist: SlateDistribution, attractiveness: np.ndarray,
@@ -229,10 +231,12 @@ def evaluate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = 
              with_truth: bool = False) -> tuple[pd.DataFrame, Diagnostics]:
     """`estimate` and its `Diagnostics` (the target's overlap with the logged slates)."""
     cfg = WorldConfig.coerce(config)
+    if slate_size is not None:
+        cfg = cfg.replace(slate_size=slate_size)
     names, explicit = resolve_estimators(estimators)
     if interval not in ("analytic", "bootstrap"):
         raise ValueError(f"interval must be 'analytic' or 'bootstrap', got {interval!r}")
-    data = LoggedSlates.from_logs(logs, candidates, cfg, slate_size)
+    data = LoggedSlates.from_logs(logs, candidates, cfg)
     if not any(column in logs for column in LOG_PROBABILITIES) and (
             set(names) - {"naive", "dm"}):
         raise ValueError(f"the logs have no logging probabilities (columns "
