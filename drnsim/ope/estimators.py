@@ -81,11 +81,6 @@ LOGS_COLUMN = {"logging_marginal": "propensity", "logging_prefix": "prefix_prope
 Terms = tuple[np.ndarray, np.ndarray | None]
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator (the logs' probabilities are checked to be > 0)."""
-    return numerator / denominator
-
-
 # ---------------------------------------------------------------------------------------
 def naive(d: SlateFeedback) -> Terms:
     """The logged mean, V_hat = 1/n sum_i R_i: the logging policy's own value, what a team
@@ -109,14 +104,14 @@ def ips(d: SlateFeedback) -> Terms:
     mu(s) > 0 whenever pi(s) > 0, but the weights are 0 unless the logged slate is exactly
     one pi could show, so its variance grows with the number of slates. Reads:
     slate_propensity."""
-    return _ratio(d.target_slate, d.logging_slate) * d.reward.sum(axis=1), None
+    return d.target_slate / d.logging_slate * d.reward.sum(axis=1), None
 
 
 def snips(d: SlateFeedback) -> Terms:
     """Self-normalised slate IPS: V_hat = sum_i w_i R_i / sum_i w_i, w_i = pi(s_i)/mu(s_i)
     (Swaminathan and Joachims 2015). Slightly biased (a ratio), lower variance than IPS;
     undefined (NaN) when no logged slate has w_i > 0. Reads: slate_propensity."""
-    w = _ratio(d.target_slate, d.logging_slate)
+    w = d.target_slate / d.logging_slate
     return w * d.reward.sum(axis=1), w
 
 
@@ -127,7 +122,7 @@ def iips(d: SlateFeedback) -> Terms:
     depends only on (x, s_k, k), as in the position-based click model; biased under a
     cascade. Needs only per-slot marginals, so far lower variance than IPS. Reads:
     propensity."""
-    w = _ratio(d.target_marginal, d.logging_marginal)
+    w = d.target_marginal / d.logging_marginal
     return (np.where(d.shown, w, 0.0) * d.reward).sum(axis=1), None
 
 
@@ -138,7 +133,7 @@ def rips(d: SlateFeedback) -> Terms:
     r_ik. Assumes a cascade: the click at slot k depends only on the items at slots 1..k
     (true of the cascade and of the position-based click model). Variance between IIPS's
     and IPS's. Reads: prefix_propensity."""
-    w = _ratio(d.target_prefix, d.logging_prefix)
+    w = d.target_prefix / d.logging_prefix
     return (np.where(d.shown, w, 0.0) * d.reward).sum(axis=1), None
 
 
@@ -212,7 +207,7 @@ def dr(d: SlateFeedback) -> Terms:
     assumption) whatever r_hat is, and equals DM when no logged prefix matches pi's; a good
     r_hat lowers RIPS's variance. Reads: prefix_propensity and the reward model."""
     shown = d.shown
-    w = np.where(shown, _ratio(d.target_prefix, d.logging_prefix), 0.0)
+    w = np.where(shown, d.target_prefix / d.logging_prefix, 0.0)
     w_before = np.ones_like(w)
     w_before[:, 1:] = w[:, :-1]
     slot_value = np.where(shown, d.dm_slot, 0.0)
@@ -228,7 +223,7 @@ def dr_iips(d: SlateFeedback) -> Terms:
     2022, sec. 3). Unbiased when the click at a slot depends only on (x, item, slot) and the
     propensities are right, or when r_hat is right; lower variance than IIPS with a good
     r_hat. Reads: propensity and the reward model."""
-    w = _ratio(d.target_marginal, d.logging_marginal)
+    w = d.target_marginal / d.logging_marginal
     terms = d.dm_slot + w * (d.reward - d.rhat)
     return np.where(d.shown, terms, 0.0).sum(axis=1), None
 
@@ -241,16 +236,11 @@ class Estimator:
     function: Callable[[SlateFeedback], Terms]
     assumption: str
     reads: tuple[str, ...]
-    model: bool = False  # needs the reward model
-
-    @property
-    def doc(self) -> str:
-        return self.function.__doc__ or ""
 
 
 ESTIMATORS: dict[str, Estimator] = {
     "naive": Estimator(naive, "none (the logging policy's own value)", ("reward",)),
-    "dm": Estimator(dm, "the reward model is right", ("dm_slot",), model=True),
+    "dm": Estimator(dm, "the reward model is right", ("dm_slot",)),
     "ips": Estimator(ips, "none (full slate support)", ("logging_slate", "target_slate")),
     "snips": Estimator(snips, "none (full slate support); a ratio", ("logging_slate",
                                                                      "target_slate")),
@@ -263,11 +253,9 @@ ESTIMATORS: dict[str, Estimator] = {
                      "target_marginal", "target_marginal_greedy", "target_inclusion",
                      "target_inclusion_greedy")),
     "dr": Estimator(dr, "cascade propensities right, or the reward model right",
-                    ("logging_prefix", "target_prefix", "rhat", "dm_slot", "next_expected"),
-                    model=True),
+                    ("logging_prefix", "target_prefix", "rhat", "dm_slot", "next_expected")),
     "dr_iips": Estimator(dr_iips, "item-position propensities right, or the reward model "
-                         "right", ("logging_marginal", "target_marginal", "rhat", "dm_slot"),
-                         model=True),
+                         "right", ("logging_marginal", "target_marginal", "rhat", "dm_slot")),
 }
 
 
