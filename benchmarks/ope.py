@@ -246,7 +246,7 @@ def main() -> None:
     train_visits = args.train_visits or (4_000 if args.quick else 20_000)
     settings = {"world": cfg.to_dict(), "sizes": sizes, "train_visits": train_visits,
                 "reward_model": args.reward_model, "reward_epochs": args.reward_epochs,
-                "logging": list(LOGGING), "targets": list(TARGETS), "version": 1}
+                "logging": list(LOGGING), "targets": list(TARGETS), "version": 2}
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)

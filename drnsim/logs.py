@@ -12,12 +12,12 @@ is exact: a uniformly random permutation of the n_valid live candidates puts any
 them at position k with probability 1 / n_valid. A `PlackettLucePolicy` logs exact slate and
 prefix probabilities and Monte-Carlo per-slot ones with their standard error.
 
-Columns: visit_id, user_id, time, position (0 = top), click, candidate_index, item_id, topic,
-provider, item_age, pop_*, topic_clicks_*, provider_clicks_* (the windows 1h/6h/24h/1w),
-n_valid_candidates, user_age, user_gender, user_region, user_device, hour, weekday,
-since_last_visit, gap, history_length, the history as list columns hist_item_id, hist_topic,
-hist_provider, hist_age (valid entries only, oldest first), and the logging policy's
-probabilities (what `drnsim.ope` reads):
+Columns: visit_id, user_id, time, position (0 = top), click, dwell (seconds read, 0 where not
+clicked), candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
+provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
+user_region, user_device, hour, weekday, since_last_visit, gap, history_length, the history
+as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries only, oldest
+first), and the logging policy's probabilities (what `drnsim.ope` reads):
 
 * propensity: P(this item at this position | visit), the per-slot marginal;
 * propensity_se: its Monte-Carlo standard error (0 where exact);
@@ -96,7 +96,7 @@ def _visit_rows(obs: dict, info: dict, probabilities: dict[str, np.ndarray],
     out: dict[str, Any] = {
         "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
         "time": info["sim_time"][rows], "position": pos.astype(np.int32),
-        "click": clicks[rows, pos].astype(np.int8)}
+        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos]}
     for name, values in probabilities.items():
         out[name] = values[rows, pos] if values.ndim == 2 else values[rows]
     out.update(explored=explored[rows], candidate_index=cols.astype(np.int32))
@@ -188,7 +188,7 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     obs, _ = env.reset(seed=seed)
     frames, candidate_frames, served = [], [], 0
     limit = days * DAY if days is not None else np.inf
-    while True:
+    while env.current_batch.times.min() < limit:  # as `drnsim.loop.play`: a batch may straddle
         slates, dist, explored = sampler.sample(obs, cfg.slate_size, rng)
         b, n = obs["candidates"]["mask"].shape
         attractiveness = env.world.attractiveness(env.current_batch) if truth else None
@@ -208,10 +208,11 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
                     sub, inf["visit_id"], None if attractiveness is None
                     else attractiveness[keep])))
             served += int(keep.sum())
-        if not keep.all() or terminated.any() or truncated.any() or (
-                n_visits is not None and served >= n_visits):
+        if terminated.any() or truncated.any() or (n_visits is not None and served >= n_visits):
             break
     env.close()
+    if not frames:
+        raise ValueError(f"days={days!r} ends before the first visit: no impressions to log")
     logs = pd.concat(frames, ignore_index=True)
     logs = logs.sort_values(["time", "visit_id", "position"], kind="stable", ignore_index=True)
     if not candidates:

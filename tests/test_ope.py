@@ -16,10 +16,10 @@ import pytest
 
 import drnsim.ope as ope
 from drnsim.agents import make_agent
-from drnsim.config import WorldConfig
+from drnsim.config import DAY, WorldConfig
 from drnsim.features import LOG_HISTORY, LOG_POP, LOG_PROVIDER_CLICKS, LOG_TOPIC_CLICKS
 from drnsim.logs import CANDIDATE_COLUMNS, collect_logs, save_logs
-from drnsim.metrics import mean_ci, t_quantile_975
+from drnsim.metrics import mean_ci, retention, t_quantile_975
 from drnsim.ope.estimators import ESTIMATORS, SlateFeedback, pi_weights
 from drnsim.policies import (
     EpsilonGreedyPolicy,
@@ -336,6 +336,24 @@ def test_ground_truth_is_the_policy_served_with_common_random_numbers():
                                                                 rel=0.15)
     oracle = ope.ground_truth("oracle", WORLD, seed=5, days=days, batch_size=16)
     assert (oracle.set_index("metric")["value"]["expected_ctr"] > values["expected_ctr"])
+
+
+def test_ground_truth_reports_the_long_run_metrics_of_the_same_run():
+    """Over 2.5 days the long-run metrics are those of the policy's own logs: clicks per
+    user, visits per user per day, seconds read per click and day-1 retention (day-3 lies
+    beyond the run, so it is absent)."""
+    days = 2.5
+    logs = collect_logs(WORLD, TopKPolicy(make_agent("popular")), days=days, seed=3)
+    values = ope.ground_truth("popular", WORLD, seed=3, days=days).set_index("metric")["value"]
+    n_users = WorldConfig.coerce(WORLD).n_users
+    assert values["clicks_per_user"] == pytest.approx(logs["click"].sum() / n_users, abs=1e-12)
+    visits = logs.drop_duplicates("visit_id")
+    assert values["retention@1d"] == pytest.approx(
+        retention(visits["user_id"].to_numpy(), visits["time"].to_numpy(), days * DAY)[1])
+    assert 0 < values["retention@1d"] < 1 and "retention@3d" not in values
+    assert 0 < values["churn"] < 1 and values["dwell"] > 0
+    assert values["visits_per_user_day"] == pytest.approx(
+        len(visits) / n_users / days, rel=0.05)  # a mean of hourly rates over the buckets
 
 
 # ---------------------------------------------------------------------------------------

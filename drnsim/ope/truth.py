@@ -8,7 +8,10 @@ policy served the logs. Each visit's slate is sampled from the target's
 `drnsim.policies.SlateDistribution`; nothing updates the target (off-policy evaluation
 estimates a fixed policy). Reported per run: the realised clicks per visit and CTR, and
 their expectations under the hidden attractiveness (the clicks the shown slates earn on
-average over the click coins: the same truth with less noise).
+average over the click coins: the same truth with less noise), and the long-run metrics of
+the long-term world from the same run (`LONG_RUN_METRICS`: clicks per user, visits per user
+per day, dwell, churn, day-N retention), which no estimator of `drnsim.ope` estimates from
+per-visit logs: a policy that wins clicks per visit may lose users.
 
 Two truths differ, and the benchmark reports both: this online value is what shipping the
 policy would give, on the visits it would itself cause (returns, histories and popularity
@@ -27,15 +30,18 @@ import pandas as pd
 from drnsim.agents.base import unwrap_env
 from drnsim.config import DAY, WorldConfig
 from drnsim.envs import NewsFeedVectorEnv, visits_per_step
-from drnsim.metrics import episode_values, expected_clicks
+from drnsim.metrics import RETENTION_DAYS, episode_values, expected_clicks
 from drnsim.ope.data import TRUTH_COLUMN
 from drnsim.ope.targets import make_target
 from drnsim.policies import SlatePolicy, slate_scores
 
 #: Long-run metrics of `drnsim.loop.drive`'s tidy frame that `ground_truth` reports from the
-#: same run. Hook for the long-term world (issue 13): add "clicks_per_user",
-#: "visits_per_user_day", "retention@1d", ... here once `drnsim.metrics` computes them.
-LONG_RUN_METRICS: tuple[str, ...] = ()
+#: same run (`drnsim.metrics.bucket_metrics`; docs/design.md section 6): clicks per user over
+#: the horizon, visits per user per day, seconds read per click, the share of users who
+#: churned, and day-N retention for the N whose whole day the run covers.
+LONG_RUN_METRICS: tuple[str, ...] = (("clicks_per_user", "visits_per_user_day", "dwell",
+                                      "churn")
+                                     + tuple(f"retention@{n}d" for n in RETENTION_DAYS))
 
 
 class FrozenServing:
@@ -112,12 +118,11 @@ def ground_truth(policy: Any, world: WorldConfig | dict | None = None, seed: int
     world ``seed`` for ``days`` from the start, as `collect_logs` with the same seed logs
     it: a frame of (metric, value) rows: visits, clicks_per_visit, ctr and their
     expectations over the click coins (expected_clicks_per_visit, expected_ctr), and the
-    `LONG_RUN_METRICS`."""
+    `LONG_RUN_METRICS` of the long-term world (retention@Nd only where ``days`` >= N + 1)."""
     visits, frame = serve_online(policy, world, seed, days, batch_size, train_logs, progress)
     values = summarize_visits(visits)
-    if LONG_RUN_METRICS:
-        episode = episode_values(frame).set_index("metric")["value"]
-        values.update({name: float(episode[name]) for name in LONG_RUN_METRICS})
+    episode = episode_values(frame).set_index("metric")["value"]
+    values.update({name: float(episode[name]) for name in LONG_RUN_METRICS if name in episode})
     return pd.DataFrame({"metric": list(values), "value": list(values.values())})
 
 
