@@ -217,8 +217,11 @@ def print_tables(summary: pd.DataFrame) -> None:
                                    values="overlap", sort=False)
         print(f"\n== {click_model} clicks: overlap (E_mu[pi_k(s_k)]) ==")
         print(overlap.round(3).to_string())
-        overall = part.groupby("estimator", sort=False)[
-            ["rmse_logged", "coverage_logged", "rmse_online", "coverage_online"]].median()
+        columns = ["rmse_logged", "coverage_logged", "rmse_online", "coverage_online"]
+        by_size = part.groupby(["size", "estimator"], sort=False)[columns].median()
+        print(f"\n== {click_model} clicks: median over logging x target, per size ==")
+        print(by_size.round(3).to_string())
+        overall = part.groupby("estimator", sort=False)[columns].median()
         print(f"\n== {click_model} clicks: median over logging x target x size ==")
         print(overall.round(3).to_string())
 

@@ -259,8 +259,8 @@ def ope(logs: Annotated[Path, typer.Option(help="Logged impressions (.parquet or
                          ] = False,
         seed: Annotated[int, typer.Option(help="Seed of training and Monte Carlo.")] = 0,
         out: Annotated[Path | None, typer.Option(
-            help="CSV to write (replaced if it exists) [default: results/ope/LOGS_POLICY.csv, "
-                 "never replacing a file].")] = None,
+            help="CSV to write (an earlier ope table there is replaced, any other file kept) "
+                 "[default: results/ope/LOGS_POLICY.csv, never replacing a file].")] = None,
         world: WorldOption = None, config: ConfigOption = None) -> None:
     """Estimate a target policy's value from logged slates: every off-policy estimator with
     its 95% interval."""
@@ -291,6 +291,8 @@ def ope(logs: Annotated[Path, typer.Option(help="Logged impressions (.parquet or
     if train_logs is None and policy not in ("random", "oracle"):
         typer.echo(f"note: {policy} learns (if at all) from --logs itself; give --train-logs "
                    "to keep the target independent of the rewards it is evaluated on")
+    if out is not None:
+        check_replaceable(out, ",".join(table.columns))
     path = out if out is not None else unused_path(
         Path("results") / "ope" / f"{logs.stem}_{safe_name(policy)}.csv")
     write_csv(path, table)
@@ -312,6 +314,21 @@ def format_estimates(table: Any) -> str:
 def safe_name(name: str) -> str:
     """A policy name as a file-name part (``static:lr`` -> ``static-lr``)."""
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def check_replaceable(path: Path, header: str) -> None:
+    """ValueError unless ``path`` is new or an earlier table with this CSV ``header`` (what
+    `drnsim ope --out` may replace): a user's other file is never overwritten."""
+    if not path.exists():
+        return
+    try:
+        with path.open(encoding="utf-8") as file:
+            first = file.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        first = None
+    if first != header:
+        raise ValueError(f"--out {path} exists and is not a drnsim ope table: drnsim replaces "
+                         "only its own tables; choose a new path or remove the file")
 
 
 def unused_path(path: Path) -> Path:

@@ -441,7 +441,10 @@ def test_command_line_prints_writes_and_never_replaces_a_file(egreedy_logs, tmp_
     mine = tmp_path / "mine.csv"
     mine.write_text("keep")
     third = run_cli(*args, "--out", mine, cwd=tmp_path)
-    assert third.returncode == 0 and pd.read_csv(mine)["estimator"].tolist()[0] == "naive"
+    assert third.returncode == 2 and "--out" in third.stderr and mine.read_text() == "keep"
+    fourth = run_cli(*args, "--out", written, cwd=tmp_path)  # an earlier table: replaced
+    assert fourth.returncode == 0, fourth.stderr[-2000:]
+    assert pd.read_csv(written)["estimator"].tolist()[0] == "naive"
     bad = run_cli(*args[:-6], "--world", "slate_size=2", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "'position'" in bad.stderr
