@@ -218,8 +218,10 @@ def print_tables(summary: pd.DataFrame) -> None:
         print(f"\n== {click_model} clicks: overlap (E_mu[pi_k(s_k)]) ==")
         print(overlap.round(3).to_string())
         columns = ["rmse_logged", "coverage_logged", "rmse_online", "coverage_online"]
-        by_size = part.groupby(["size", "estimator"], sort=False)[columns].median()
-        print(f"\n== {click_model} clicks: median over logging x target, per size ==")
+        pooled = {c: "median" if c.startswith("rmse") else "mean" for c in columns}
+        by_size = part.groupby(["size", "estimator"], sort=False)[columns].agg(pooled)
+        print(f"\n== {click_model} clicks: per size, RMSE median and coverage mean over "
+              "logging x target ==")
         print(by_size.round(3).to_string())
         overall = part.groupby("estimator", sort=False)[columns].median()
         print(f"\n== {click_model} clicks: median over logging x target x size ==")
@@ -274,7 +276,7 @@ def main() -> None:
     print_tables(summary)
     print(f"\n{len(seeds)} seed(s) x {len(args.click_models)} click model(s) in "
           f"{time.perf_counter() - started:.0f} s; wrote {args.out}/{{rows.csv, summary.csv, "
-          "rmse_*.png}}")
+          "rmse_*.png}")
 
 
 if __name__ == "__main__":
