@@ -102,7 +102,7 @@ def interval(mean: float, low: float, high: float, digits: int = 4) -> str:
 
 def report(frame: pd.DataFrame, models: list[str], metric: str = "ctr") -> str:
     """CTR table (mean, 95% CI, paired lift over random) and online-vs-static lifts."""
-    from drnsim.loop import summarize
+    from drnsim.metrics import summarize
 
     table = summarize(frame, baseline="random").xs(metric, level="metric")
     table = table.sort_values("mean", ascending=False)

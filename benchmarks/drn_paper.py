@@ -28,7 +28,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import pandas as pd
 
-from drnsim.loop import summarize
+from drnsim.metrics import summarize
 
 #: (paper label, agent name) in the paper's table order.
 AGENTS = [("LR", "static:lr"), ("FM", "static:fm"), ("W&D", "static:wide_deep"),

@@ -10,8 +10,20 @@ kernel.
 
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import get_num_threads, njit, prange, uint64
+
+# Fork safety. Without TBB, numba runs parallel kernels on GNU OpenMP, which aborts a process
+# forked from one that already used it ("fork() called from a process already using GNU
+# OpenMP"): gymnasium's async vector env, multiprocessing and Ray's fork-based workers then
+# die. "forksafe" picks TBB when installed, else numba's own workqueue pool; a
+# NUMBA_THREADING_LAYER set by the user wins. (workqueue must not be entered from two Python
+# threads at once: run simultaneous simulations in processes, as the async env does.)
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "forksafe"
 
 from drnsim._random import absorb, counter_normal_pair, to_uniform
 

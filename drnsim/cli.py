@@ -29,7 +29,6 @@ import dataclasses
 import functools
 import math
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -365,8 +364,9 @@ def parse_ints(text: str, option: str) -> list[int]:
         raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is an error."""
+def parse_device(device: str) -> str:
+    """--device: 'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is an
+    error (`drnsim.models.training.resolve_device` decides)."""
     if device not in DEVICES:
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
     from drnsim.models.training import resolve_device as torch_device
@@ -408,7 +408,7 @@ def build_experiment(config: Path | None, agents: list[str] | None, seeds: list[
         baseline = baseline or ("random" if "random" in chosen and len(chosen) > 1 else None)
     changes = {"seeds": seeds, "days": days}
     return dataclasses.replace(base, agents=chosen, baseline=baseline,
-                               device=resolve_device(device or base.device),
+                               device=parse_device(device or base.device),
                                **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -448,35 +448,6 @@ def agent_spec(name: str, kwargs: dict[str, Any], device: str) -> Any:
     return agent
 
 
-def init_ray(address: str | None) -> None:
-    """Start a local Ray, or connect to the cluster at ``address`` after checking that it
-    answers (an unreachable address is a one-line error, not a long retry)."""
-    if address not in (None, "local", "auto"):
-        check_reachable(address)
-    try:
-        import ray
-    except ImportError:
-        raise ImportError("--backend ray needs Ray: pip install 'drnsim[ray]'") from None
-    if ray.is_initialized():
-        return
-    if address in (None, "local"):
-        ray.init(include_dashboard=False, logging_level="WARNING")
-    else:
-        ray.init(address=address, logging_level="WARNING")
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Open and close a TCP connection to HOST:PORT (``ray://`` prefix allowed)."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"--address must be HOST:PORT or ray://HOST:PORT, got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
-
-
 def execute(experiment: Experiment, out: str, backend: str, address: str | None,
             progress: bool) -> None:
     """Check everything (agents built once, the comparison's settings and memory, the
@@ -498,7 +469,9 @@ def execute(experiment: Experiment, out: str, backend: str, address: str | None,
                       address=address, progress=progress, **experiment.compare_kwargs())
     prepare_folder(out, experiment)
     if backend == "ray":
-        init_ray(address)
+        from drnsim.loop import start_ray
+
+        start_ray(address)
     started = time.perf_counter()
 
     def run_group(agents: list[str], seeds: list[int]) -> Any:

@@ -38,8 +38,6 @@ by a learner).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +58,7 @@ from drnsim.features import (
     batch_from_logs,
     iterate_batches,
 )
+from drnsim.results import atomic_path
 
 _LIST_SEP = " "
 
@@ -237,10 +236,7 @@ def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise ValueError(f"logs path must end in .parquet or .csv, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
@@ -248,10 +244,6 @@ def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
             for name in (name for name in LOG_HISTORY if name in out):
                 out[name] = [_LIST_SEP.join(map(str, np.asarray(v).tolist())) for v in out[name]]
             out.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

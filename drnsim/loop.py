@@ -14,6 +14,7 @@ metrics and their formulas.
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,18 +40,16 @@ from drnsim.agents.base import agent_name, check_agent, unwrap_env
 from drnsim.config import DAY, HOUR, WorldConfig
 from drnsim.envs import NewsFeedVectorEnv, action_from_scores, visits_per_step
 from drnsim.metrics import (
+    COLUMNS,
     ActivenessTracker,
     bucket_metrics,
-    episode_values,
     intra_list_similarity,
-    mean_ci,
     ndcg_at_k,
     precision_at_k,
     regret,
     retention,
 )
 
-COLUMNS = ["agent", "seed", "time", "metric", "value"]
 BACKENDS = ("local", "ray")
 #: Most time buckets one run may have (days * 24 / bucket_hours): each is a row per metric.
 MAX_BUCKETS = 100_000
@@ -373,58 +372,47 @@ def _run_one_single_threaded(*args: Any, **kwargs: Any) -> pd.DataFrame:
     return run_one(*args, **kwargs)
 
 
+def start_ray(address: str | None = None) -> None:
+    """Start a local Ray (``address`` None or "local"), or connect to the cluster at
+    ``address`` ("auto", HOST:PORT or ray://HOST:PORT) after checking that it answers (an
+    unreachable address is a one-line error, not a long retry). No-op if Ray is running."""
+    if address not in (None, "local", "auto"):
+        check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("backend='ray' (--backend ray) needs Ray: "
+                          "pip install 'drnsim[ray]'") from None
+    if ray.is_initialized():
+        return
+    if address in (None, "local"):
+        ray.init(include_dashboard=False, logging_level="WARNING")
+    else:
+        ray.init(address=address, logging_level="WARNING")
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Open and close a TCP connection to HOST:PORT (``ray://`` prefix allowed)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"address (--address) must be HOST:PORT or ray://HOST:PORT, "
+                         f"got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
 def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
                  logs_for: Callable[[int], pd.DataFrame | None], config: WorldConfig,
                  address: str | None, settings: dict[str, Any]) -> list[pd.DataFrame]:
     """Fan the runs out as Ray tasks (the logs of a seed are put in the object store once)."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError("backend='ray' needs Ray: pip install 'drnsim[ray]'") from exc
-    if not ray.is_initialized():
-        ray.init(address=address)
+    start_ray(address)  # a one-line ImportError without Ray
+    import ray
+
     task = ray.remote(runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1"}})(
         _run_one_single_threaded)
     log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}
     return ray.get([task.remote(spec, seed, config, log_refs[seed], **settings)
                     for spec, seed in jobs])
-
-
-# ---------------------------------------------------------------------------------------
-def summarize(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
-    """Agent x metric table of the episode values (`drnsim.metrics.episode_values`): mean
-    and 95% interval across seeds (mean +- t sd / sqrt(n)); with ``baseline``, also the
-    paired lift per seed, value(agent, seed) - value(baseline, seed) (same worlds), its mean
-    and 95% interval. Every (agent, metric) of the frame has a row: one that is never
-    defined (e.g. CTR when no item could be shown) has NaN and ``n_seeds`` 0."""
-    if not isinstance(frame, pd.DataFrame) or not set(COLUMNS) <= set(frame.columns):
-        raise InvalidTypeError(f"frame must be a tidy DataFrame with columns {COLUMNS} (what "
-                               f"run_episode and compare return), got {type(frame).__name__}")
-    if frame.empty:
-        raise ValueError("frame has no rows: no visit was served (too few days or users?), "
-                         "so there is nothing to summarize")
-    values = episode_values(frame)
-    groups = {key: group["value"] for key, group in values.groupby(["agent", "metric"],
-                                                                  sort=False)}
-    rows = []
-    for agent, metric in frame[["agent", "metric"]].drop_duplicates().itertuples(index=False):
-        series = groups.get((agent, metric), pd.Series(dtype=np.float64))
-        mean, low, high = mean_ci(series)
-        rows.append({"agent": agent, "metric": metric, "mean": mean, "low": low, "high": high,
-                     "n_seeds": int(np.isfinite(series.to_numpy(np.float64)).sum())})
-    table = pd.DataFrame(rows).set_index(["agent", "metric"])
-    if baseline is None:
-        return table
-    wide = values.pivot_table(index=["metric", "seed"], columns="agent", values="value",
-                              dropna=False)
-    if baseline not in wide.columns:
-        raise ValueError(f"baseline {baseline!r} is not among the agents "
-                         f"{sorted(values['agent'].unique())}")
-    diffs = wide.sub(wide[baseline], axis=0)
-    lifts = []
-    for (agent, metric) in table.index:
-        known = metric in diffs.index.get_level_values("metric")
-        mean, low, high = mean_ci(diffs.loc[metric, agent] if known else [])
-        lifts.append((mean, low, high))
-    table[["lift", "lift_low", "lift_high"]] = lifts
-    return table

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from drnsim._validate import InvalidTypeError
 from drnsim.config import DAY, HOUR
 
 #: DRN's activeness constants (Zheng et al. 2018, sec. 4.2): S_0, lambda_0 (1/s), S_a.
@@ -265,7 +266,96 @@ def mean_ci(values: np.ndarray | pd.Series) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+# ---------------------------------------------------------------------------------------
+# Episode summaries across seeds
+#: The columns of the tidy frame of `drnsim.loop.run_episode` and `compare`.
+COLUMNS = ["agent", "seed", "time", "metric", "value"]
+
+
+def summarize(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """Agent x metric table of the episode values (`drnsim.metrics.episode_values`): mean
+    and 95% interval across seeds (mean +- t sd / sqrt(n)); with ``baseline``, also the
+    paired lift per seed, value(agent, seed) - value(baseline, seed) (same worlds), its mean
+    and 95% interval. Every (agent, metric) of the frame has a row: one that is never
+    defined (e.g. CTR when no item could be shown) has NaN and ``n_seeds`` 0."""
+    if not isinstance(frame, pd.DataFrame) or not set(COLUMNS) <= set(frame.columns):
+        raise InvalidTypeError(f"frame must be a tidy DataFrame with columns {COLUMNS} (what "
+                               f"run_episode and compare return), got {type(frame).__name__}")
+    if frame.empty:
+        raise ValueError("frame has no rows: no visit was served (too few days or users?), "
+                         "so there is nothing to summarize")
+    values = episode_values(frame)
+    groups = {key: group["value"] for key, group in values.groupby(["agent", "metric"],
+                                                                  sort=False)}
+    rows = []
+    for agent, metric in frame[["agent", "metric"]].drop_duplicates().itertuples(index=False):
+        series = groups.get((agent, metric), pd.Series(dtype=np.float64))
+        mean, low, high = mean_ci(series)
+        rows.append({"agent": agent, "metric": metric, "mean": mean, "low": low, "high": high,
+                     "n_seeds": int(np.isfinite(series.to_numpy(np.float64)).sum())})
+    table = pd.DataFrame(rows).set_index(["agent", "metric"])
+    if baseline is None:
+        return table
+    wide = values.pivot_table(index=["metric", "seed"], columns="agent", values="value",
+                              dropna=False)
+    if baseline not in wide.columns:
+        raise ValueError(f"baseline {baseline!r} is not among the agents "
+                         f"{sorted(values['agent'].unique())}")
+    diffs = wide.sub(wide[baseline], axis=0)
+    lifts = []
+    for (agent, metric) in table.index:
+        known = metric in diffs.index.get_level_values("metric")
+        mean, low, high = mean_ci(diffs.loc[metric, agent] if known else [])
+        lifts.append((mean, low, high))
+    table[["lift", "lift_low", "lift_high"]] = lifts
+    return table
+
+
+# ---------------------------------------------------------------------------------------
+# Ranking quality of a click model (offline evaluation)
+def rank_sum_auc(positive_rank_sum: float | pd.Series, n_pos: float | pd.Series,
+                 n_neg: float | pd.Series) -> float | pd.Series:
+    """Mann-Whitney AUC from the sum of the positives' ranks (average ranks for ties)."""
+    return (positive_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney U with average ranks for ties); NaN with a single class."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float(rank_sum_auc(ranks[labels].sum(), n_pos, n_neg))
+
+
+def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
+    """Group AUC (Zhou et al. 2018, DIN eq. 7): the AUC within each group (user), averaged
+    with the group's number of impressions as weight, over groups with both clicks and
+    non-clicks; it measures how well a model ranks for one user, which a global AUC mixes up
+    with differences between users. NaN when no group has both classes."""
+    columns = {"group": np.asarray(groups).ravel(),
+               "label": np.asarray(labels).astype(bool).ravel(),
+               "score": np.asarray(scores, dtype=np.float64).ravel()}
+    sizes = {name: len(values) for name, values in columns.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"labels, scores and groups must have the same size, got {sizes}")
+    frame = pd.DataFrame(columns)
+    frame["rank"] = frame.groupby("group")["score"].rank(method="average")
+    frame["positive_rank"] = frame["rank"].where(frame["label"], 0.0)
+    per = frame.groupby("group").agg(n=("label", "size"), pos=("label", "sum"),
+                                     rank_sum=("positive_rank", "sum"))
+    per = per[(per.pos > 0) & (per.pos < per.n)]
+    if per.empty:
+        return float("nan")
+    group_auc = rank_sum_auc(per.rank_sum, per.pos, per.n - per.pos)
+    return float(np.average(group_auc, weights=per.n))
+
+
 __all__ = [
+    "COLUMNS", "auc", "gauc", "rank_sum_auc", "summarize",
     "ACTIVENESS_DECAY", "ACTIVENESS_JUMP", "ACTIVENESS_START", "ActivenessTracker",
     "activeness_decay", "activeness_return", "bucket_metrics", "ctr", "episode_values",
     "expected_clicks",

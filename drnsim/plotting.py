@@ -16,8 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from drnsim._validate import InvalidTypeError
-from drnsim.loop import summarize
-from drnsim.metrics import mean_ci
+from drnsim.metrics import mean_ci, summarize
 
 #: Valid range of each metric (a name ending in ``@`` covers ``ndcg@10``, ``retention@7d``
 #: ...); metrics not listed are not clipped.

@@ -568,7 +568,7 @@ def summary_table(frame: pd.DataFrame, baseline: str | None = None,
                   agents: list[str] | None = None) -> pd.DataFrame:
     """`drnsim.loop.summarize` as a flat table (agent, metric, mean, low, high, ...), sorted
     by agent (in the order of ``agents``, else of the frame) and then by metric name."""
-    from drnsim.loop import summarize
+    from drnsim.metrics import summarize
 
     table = summarize(frame, baseline=baseline).reset_index()
     order = list(dict.fromkeys([*(agents or []), *frame["agent"].unique()]))
@@ -613,7 +613,7 @@ def load_metrics(out: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except (ValueError, OSError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from None
-    from drnsim.loop import COLUMNS
+    from drnsim.metrics import COLUMNS
 
     if list(frame.columns) != COLUMNS:
         raise ValueError(f"{path} is not a drnsim metrics file: its columns are "

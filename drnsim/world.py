@@ -286,8 +286,11 @@ class World:
         return ids, ids >= 0
 
     # ------------------------------------------------------------------------------------
-    def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
-        """The observation of docs/design.md section 3 as a nested dict of (B, ...) arrays."""
+    def observe(self, batch: VisitBatch,
+                popularity: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """The observation of docs/design.md section 3 as a nested dict of (B, ...) arrays.
+        `popularity` (B, N, windows), when given, replaces the item click counters (user
+        journeys read popularity as of each visit's own time, `drnsim.journeys`)."""
         cfg, news, users, times = self.config, self.news, batch.users, batch.times
         b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
         hist_items = np.empty((b, hist), np.int64)
@@ -299,11 +302,14 @@ class World:
             "hist_topic": np.empty((b, hist), np.int32),
             "hist_provider": np.empty((b, hist), np.int32),
             "hist_age": np.empty((b, hist), np.float32)}
-        click_decay = np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
+        click_decay = (np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
+                       if popularity is None else np.zeros((b, w)))
         kernels.fill_observation(users, times, batch.candidates, *self.users.click_ring,
                                  news.topic, news.provider, news.pub_time, news.clicks,
                                  click_decay, _WINDOWS, cfg.n_topics, cfg.n_providers,
                                  hist_items, *out.values(), kernels.n_chunks(b))
+        if popularity is not None:
+            out["popularity"][:] = popularity
         hour = np.floor(times / HOUR).astype(np.int64)
         return {
             "user": {"user_id": users.copy(),

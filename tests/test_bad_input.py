@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import COMMAND, TINY_WORLD, TINY_YAML, run_drnsim
 
 from drnsim._validate import InvalidTypeError
 from drnsim._yaml import MAX_BYTES, load_yaml
@@ -30,7 +31,8 @@ from drnsim.cli import main
 from drnsim.config import WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 from drnsim.features import FeatureSpec, build_batch
-from drnsim.loop import COLUMNS, check_compare, compare, run_episode, summarize
+from drnsim.loop import check_compare, compare, run_episode
+from drnsim.metrics import COLUMNS, summarize
 from drnsim.models import make_model
 from drnsim.models.training import fit
 from drnsim.results import (
@@ -42,9 +44,6 @@ from drnsim.results import (
     run_experiment,
 )
 
-TINY_WORLD = {"n_users": 300, "n_candidates": 20, "slate_size": 5, "news_per_hour": 40.0}
-TINY_YAML = ("world: {n_users: 300, n_candidates: 20, slate_size: 5, news_per_hour: 40.0}\n"
-             "run: {log_days: 0.05, batch_size: 32}\n")
 AGENT_SOURCE = ("class {name}:\n"
                 "    name = '{label}'\n"
                 "    def act(self, obs):\n"
@@ -53,8 +52,6 @@ AGENT_SOURCE = ("class {name}:\n"
                 "        pass\n"
                 "    def update(self, sim_time):\n"
                 "        pass\n")
-SCRIPT = Path(sys.executable).with_name("drnsim")
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "drnsim"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,26 +75,9 @@ def assert_one_line(code: int, err: str, *names: str) -> str:
     return lines[0]
 
 
-def drnsim(*args, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
-           **kwargs.pop("env", {})}
-    result = subprocess.run([*COMMAND, *map(str, args)], capture_output=True, text=True,
-                            env=env, timeout=600, **kwargs)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def write_module(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.py"
     path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_YAML)
     return path
 
 
@@ -328,16 +308,17 @@ def test_the_current_folder_is_not_on_the_path_unless_an_agent_is_imported(tmp_p
         assert not marker.exists() and (tmp_path / "out" / "ctr.png").exists()
     write_module(tmp_path, "cwd_agents", AGENT_SOURCE.format(
         name="Newest", label="newest", scores="-obs['candidates']['age']"))
-    drnsim("compare", "--agents", "cwd_agents:Newest", "--days", "0.03", "--config",
-           "tiny.yaml", "--out", "out2", "--no-progress", cwd=tmp_path, check=True)
+    run_drnsim("compare", "--agents", "cwd_agents:Newest", "--days", "0.03", "--config",
+               "tiny.yaml", "--out", "out2", "--no-progress", cwd=tmp_path)
     assert not marker.exists()  # the current folder comes after the installed packages
 
 
 def test_debug_shows_the_traceback_of_an_expected_error(tmp_path):
-    plain = drnsim("compare", "--agents", "random", "--days", "-1", "--out", tmp_path / "o")
+    plain = run_drnsim("compare", "--agents", "random", "--days", "-1", "--out",
+                       tmp_path / "o", check=False)
     assert plain.returncode == 2 and plain.stderr.count("\n") == 1
-    debug = drnsim("--debug", "compare", "--agents", "random", "--days", "-1", "--out",
-                   tmp_path / "o")
+    debug = run_drnsim("--debug", "compare", "--agents", "random", "--days", "-1", "--out",
+                       tmp_path / "o", check=False)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
     assert "days must be a finite number > 0" in debug.stderr
 
@@ -998,3 +979,54 @@ def test_plot_bands_stay_in_the_metric_range_and_titles_count_seeds():
         plot_curves(frame, "nosuch")
     with pytest.raises(ValueError, match="no visit was served"):
         plot_curves(frame.iloc[:0], "ctr")
+
+
+# ---------------------------------------------------------------------------------------
+# The environments
+ENV_IDS = ["drnsim/NewsFeed-v0", "drnsim/UserJourney-v0"]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("kwargs, error, names", [
+    (dict(n_user=5), TypeError, ["n_user"]),
+    (dict(obs_mode="flat"), ValueError, ["obs_mode", "flat", "flat_dict"]),
+    (dict(action_mode="ranking"), ValueError, ["action_mode", "ranking", "weights"]),
+    (dict(render_mode="rgb"), ValueError, ["render_mode", "rgb"]),
+    (dict(n_users=0), ValueError, ["n_users"]),
+    (dict(slate_size=50), ValueError, ["slate_size", "n_candidates"]),
+    (dict(tradeoff_strength=-1.0), ValueError, ["tradeoff_strength"]),
+])
+@pytest.mark.filterwarnings("ignore:.*render_mode")
+def test_env_constructors_name_the_bad_argument(env_id, kwargs, error, names):
+    import gymnasium as gym
+
+    with pytest.raises(error) as caught:
+        gym.make(env_id, **{**TINY_WORLD, **kwargs})
+    for name in names:
+        assert name in str(caught.value), (name, str(caught.value))
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("vector", [False, True])
+def test_env_step_and_reset_name_what_is_wrong(env_id, vector):
+    import gymnasium as gym
+
+    env = (gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point",
+                        **TINY_WORLD) if vector else gym.make(env_id, **TINY_WORLD).unwrapped)
+    with pytest.raises(RuntimeError, match=r"reset\(\)"):
+        env.step(env.action_space.sample())
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['resetmask'\]"):
+        env.reset(seed=0, options={"resetmask": 1})
+    with pytest.raises(ValueError, match="options must be a dict"):
+        env.reset(seed=0, options=["reset_mask"])
+    env.reset(seed=0)
+    shape = env.action_space.shape
+    for action, names in [("abc", ["action", "numbers", str(shape)]),
+                          (np.zeros(shape[:-1] + (shape[-1] + 1,)), ["action", "shape"]),
+                          (np.full(shape, np.nan), ["action", "NaN"]),
+                          (np.full(shape, 3.0), ["action", "[-1, 1]"])]:
+        with pytest.raises(ValueError) as caught:
+            env.step(action)
+        for name in names:
+            assert name in str(caught.value), (name, str(caught.value))
+    env.close()

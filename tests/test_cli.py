@@ -3,44 +3,20 @@ results folders, resume after SIGKILL, and one-line errors with exit code 2."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import COMMAND, TINY_YAML
+from conftest import run_drnsim as drnsim
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_WORLD = "world: {n_users: 300, n_candidates: 20, slate_size: 5, news_per_hour: 40.0}\n"
-TINY_RUN = "run: {log_days: 0.05, batch_size: 32}\n"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-SCRIPT = Path(sys.executable).with_name("drnsim")
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "drnsim"]
-
-
-def drnsim(*args: str | Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run the console script in a fresh process (`python -m drnsim` where not installed)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([*COMMAND, *map(str, args)],
-                            capture_output=True, text=True, env=env, timeout=900, **kwargs)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """A config file with a tiny world and pre-period (a run takes about a second)."""
-    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
-    path.write_text(TINY_WORLD + TINY_RUN)
-    return path
 
 
 def readme_command() -> list[str]:
@@ -108,7 +84,7 @@ def test_config_sets_agent_keywords_and_a_user_class_loads_by_import_path(tmp_pa
         "    def update(self, sim_time):\n"
         "        pass\n")
     config = tmp_path / "config.yaml"
-    config.write_text(TINY_WORLD + TINY_RUN + "agents: {egreedy:linucb: {epsilon: 0.3}}\n")
+    config.write_text(TINY_YAML + "agents: {egreedy:linucb: {epsilon: 0.3}}\n")
     out = tmp_path / "out"
     agents = ["mypkg.agents:Freshest", "egreedy:linucb"]
     drnsim("compare", "--agents", ",".join(agents), "--days", "0.05", "--config", config,

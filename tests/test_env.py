@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
 
 import drnsim
 from drnsim.envs import (
@@ -195,8 +196,16 @@ def test_bad_env_arguments():
         NewsFeedEnv(render_mode="human", **SMALL)
     with pytest.raises(ValueError, match="prefetch"):
         NewsFeedEnv(prefetch=0, **SMALL)
-    with pytest.raises(ValueError, match="unknown WorldConfig key"):
+    with pytest.raises(TypeError, match="n_userz"):  # an unexpected keyword, as in Python
         gym.make(drnsim.ENV_ID, n_userz=5)
+    with pytest.raises(ValueError, match="unknown WorldConfig key"):  # a bad config value
+        NewsFeedEnv(config={"n_userz": 5})
+    with pytest.raises(ValueError, match="obs_mode"):
+        NewsFeedEnv(obs_mode="image", **SMALL)
+    with pytest.raises(ValueError, match="action_mode"):
+        NewsFeedVectorEnv(4, action_mode="ranking", **SMALL)
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        NewsFeedVectorEnv(4, autoreset_mode="later", **SMALL)
 
 
 def test_render_ansi_shows_the_visit():
@@ -220,3 +229,30 @@ def test_population_exhausted_terminates():
             break
     assert terminated.all() and not truncated.any()
     assert env.world.users.churned.sum() > 12 - 4
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.SAME_STEP, AutoresetMode.DISABLED])
+def test_vector_env_same_step_and_disabled_autoreset(mode):
+    env = gym.make_vec(drnsim.ENV_ID, num_envs=16, vectorization_mode="vector_entry_point",
+                       autoreset_mode=mode, n_users=300, episode_days=0.1)
+    assert env.metadata["autoreset_mode"] == mode
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(10_000):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        if truncated.any():
+            break
+    assert truncated.all()
+    if mode == AutoresetMode.SAME_STEP:
+        assert info["_final_obs"].all() and info["final_info"]["_clicks"].all()
+        assert all(env.single_observation_space.contains(o) for o in info["final_obs"])
+        np.testing.assert_array_equal(info["final_info"]["clicks"], info["clicks"])
+        assert env.unwrapped.current_batch.visit_ids[0] == 0  # the returned obs: a new world
+        assert env.observation_space.contains(obs)
+    else:
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step(env.action_space.sample())
+        with pytest.raises(ValueError, match="reset_mask"):
+            env.reset(options={"reset_mask": np.arange(16) < 3})
+        env.reset(options={"reset_mask": np.ones(16, bool)})
+        env.step(env.action_space.sample())

@@ -10,7 +10,8 @@ import pytest
 import drnsim  # noqa: F401  (registers the env id)
 from drnsim.agents import make_agent
 from drnsim.envs import NewsFeedVectorEnv
-from drnsim.loop import COLUMNS, compare, play, run_episode, summarize
+from drnsim.loop import compare, play, run_episode
+from drnsim.metrics import COLUMNS, summarize
 
 SMALL = dict(n_users=500, n_candidates=30, slate_size=5, news_per_hour=60.0, episode_days=1.0)
 

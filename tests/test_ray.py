@@ -6,14 +6,13 @@ import pytest
 
 pytest.importorskip("ray", reason="the Ray backend needs the extra: pip install -e '.[ray]'")
 
-from test_cli import TINY_RUN, TINY_WORLD, assert_complete, drnsim  # noqa: E402
+from conftest import run_drnsim as drnsim  # noqa: E402
+from test_cli import assert_complete  # noqa: E402
 
 AGENTS = ["random", "linucb", "online:lr", "drn"]
 
 
-def test_ray_and_local_backends_write_identical_metrics(tmp_path):
-    tiny = tmp_path / "tiny.yaml"
-    tiny.write_text(TINY_WORLD + TINY_RUN)
+def test_ray_and_local_backends_write_identical_metrics(tmp_path, tiny):
     args = ["compare", "--agents", ",".join(AGENTS), "--seeds", "0,1", "--days", "0.1",
             "--config", tiny, "--no-progress"]
     drnsim(*args, "--out", tmp_path / "local")

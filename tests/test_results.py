@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from drnsim.config import WorldConfig
-from drnsim.loop import COLUMNS
+from drnsim.metrics import COLUMNS
 from drnsim.results import (
     OUTPUTS,
     Experiment,

@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 
 from drnsim import _kernels as kernels
 from drnsim.config import WINDOWS_SECONDS, WorldConfig
+from drnsim.envs.spaces import ActionDecoder, ObservationEncoder
 from drnsim.world import VisitBatch, World
 
 _MAX_ID = np.iinfo(np.int32).max
@@ -84,11 +85,36 @@ def _as_float(scores: np.ndarray) -> np.ndarray:
     return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
 
 
+def check_reset_options(options: Any, allowed: tuple[str, ...] = ()) -> dict:
+    """`reset`'s ``options`` as a dict; ValueError naming any key the env does not read (a
+    misspelt option is an error, not silently ignored)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(map(str, set(options) - set(allowed)))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; this env reads "
+                         f"{list(allowed) if allowed else 'none'}")
+    return dict(options)
+
+
+def check_started(started: bool) -> None:
+    """RuntimeError for a `step` before the first `reset`."""
+    if not started:
+        raise RuntimeError("call reset() (e.g. reset(seed=0)) before step(): the env has no "
+                           "visit to serve yet")
+
+
 def validate_scores(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The action as a float array (float32 and float64 kept, anything else as float64) of
     shape `shape`; ValueError on a wrong shape, NaN or a score outside [-1, 1] (the error
     names the argument and the remedy)."""
-    scores = _as_float(np.asarray(action))
+    try:
+        scores = _as_float(np.asarray(action))
+    except (TypeError, ValueError):
+        raise ValueError(f"action must be an array of numbers of shape {shape} (one score per "
+                         f"candidate), got {type(action).__name__} {str(action)[:40]!r}") from None
     if scores.shape != shape:
         raise ValueError(f"action must have shape {shape} (one score per candidate), got "
                          f"{scores.shape}; reshape it or check n_candidates")
@@ -296,26 +322,32 @@ def _seed_from(np_random: np.random.Generator, seed: int | None) -> int:
 class NewsFeedEnv(gym.Env):
     """One user visit per step. `gymnasium.make("drnsim/NewsFeed-v0", **config)`.
 
-    Keyword arguments are `WorldConfig` fields (or pass `config=` a WorldConfig or dict).
-    `reset(seed=s)` rebuilds the world from s, so equal seeds give identical episodes.
-    Visits are drawn from the world `prefetch` at a time (see `_PrefetchedVisits`): item
-    popularity counts lag by at most that many visits; `prefetch=1` is fully sequential.
+    Keyword arguments are `WorldConfig` fields (or pass `config=` a WorldConfig or dict); any
+    other keyword raises TypeError. `reset(seed=s)` rebuilds the world from s, so equal seeds
+    give identical episodes. Visits are drawn from the world `prefetch` at a time (see
+    `_PrefetchedVisits`): item popularity counts lag by at most that many visits;
+    `prefetch=1` is fully sequential. ``obs_mode`` ("dict", "flat_dict", "box") and
+    ``action_mode`` ("scores", "weights") are documented in `drnsim.envs.spaces`.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, config: WorldConfig | Mapping[str, Any] | None = None,
-                 render_mode: str | None = None, prefetch: int = 16, **overrides: Any):
+                 render_mode: str | None = None, prefetch: int = 16, obs_mode: str = "dict",
+                 action_mode: str = "scores", **overrides: Any):
         _check_render_mode(render_mode)
-        self.config = WorldConfig.coerce(config, **overrides)
+        self.config = coerce_config(type(self).__name__, config, overrides)
         if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) \
                 or not 1 <= prefetch <= self.config.n_users:
             raise ValueError(f"prefetch must be an integer in [1, n_users={self.config.n_users}]"
                              f", got {prefetch!r}")
         self.render_mode = render_mode
-        self.observation_space = observation_space(self.config)
-        self.action_space = action_space(self.config)
+        self._encoder = ObservationEncoder(self.config, obs_mode, observation_space(self.config))
+        self._decoder = ActionDecoder(self.config, action_mode)
+        self.observation_space = self._encoder.space
+        self.action_space = self._decoder.space
         self._runner = _PrefetchedVisits(self.config, int(prefetch))
+        self._raw: dict | None = None
 
     @property
     def world(self) -> World:
@@ -327,14 +359,24 @@ class NewsFeedEnv(gym.Env):
         return self._runner.current
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_reset_options(options)
         super().reset(seed=seed)
         obs, info = self._runner.reset(_seed_from(self.np_random, seed))
-        return obs, _python_info(info)
+        return self._encode(obs), _python_info(info)
 
     def step(self, action):
-        scores = validate_scores(action, self.action_space.shape)[None, :]
+        check_started(self._raw is not None)
+        if self._decoder.mode == "scores" and self._encoder.mode == "dict":
+            scores = validate_scores(action, self.action_space.shape)[None, :]
+        else:
+            scores = self._decoder.scores(action, self._raw, batched=False)
         obs, reward, terminated, truncated, info = self._runner.step(scores)
-        return obs, reward, terminated, truncated, _python_info(info)
+        return self._encode(obs), reward, terminated, truncated, _python_info(info)
+
+    def _encode(self, obs: dict) -> Any:
+        """The observation in `obs_mode`; keeps the raw batch of one for weights actions."""
+        self._raw = _add_batch_axis(obs)
+        return obs if self._encoder.mode == "dict" else _row(self._encoder.encode(self._raw), 0)
 
     def render(self) -> str | None:
         return self._runner.render_text() if self.render_mode == "ansi" else None
@@ -344,26 +386,37 @@ class NewsFeedVectorEnv(VectorEnv):
     """The next `num_envs` visits of one shared world per step (the fast path).
 
     All slots share one world and one clock, so they end together: `truncated` is set for all
-    at the horizon, and with the default NEXT_STEP autoreset the following `step` starts a new
-    episode. A batch holds distinct users in time order; a user who returns within the span of
-    a batch is served in a later batch, so keep num_envs a small share of n_users (1/16 or
-    less: the batch then spans minutes of simulated time).
+    at the horizon. ``autoreset_mode`` (Gymnasium 1.x semantics, `metadata["autoreset_mode"]`):
+    NEXT_STEP (default: the following `step` starts a new world and ignores its action),
+    SAME_STEP (the ending step returns the new world's first observation; the last one is in
+    ``info["final_obs"]`` and ``info["final_info"]``), DISABLED (`reset()` yourself; the slots
+    share a world, so a ``reset_mask`` must select all of them). A batch holds distinct users in
+    time order; a user who returns within the span of a batch is served in a later batch, so
+    keep num_envs a small share of n_users (1/16 or less: the batch then spans minutes of
+    simulated time). ``obs_mode`` and ``action_mode``: see `drnsim.envs.spaces`. Any keyword
+    that is neither an argument here nor a `WorldConfig` field raises TypeError.
     """
 
     metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 64, config: WorldConfig | Mapping[str, Any] | None = None,
-                 render_mode: str | None = None, **overrides: Any):
+                 render_mode: str | None = None, obs_mode: str = "dict",
+                 action_mode: str = "scores",
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 **overrides: Any):
         _check_render_mode(render_mode)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
                 or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.config = WorldConfig.coerce(config, **overrides)
+        self.config = coerce_config(type(self).__name__, config, overrides)
         self.config.check_memory(int(num_envs))
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.single_observation_space = observation_space(self.config)
-        self.single_action_space = action_space(self.config)
+        self.metadata = {**type(self).metadata, "autoreset_mode": check_autoreset(autoreset_mode)}
+        self._encoder = ObservationEncoder(self.config, obs_mode, observation_space(self.config))
+        self._decoder = ActionDecoder(self.config, action_mode)
+        self.single_observation_space = self._encoder.space
+        self.single_action_space = self._decoder.space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._runner = _WorldRunner(self.config, self.num_envs)
@@ -378,28 +431,95 @@ class NewsFeedVectorEnv(VectorEnv):
         return self._runner.batch
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        mask = check_reset_options(options, ("reset_mask",)).get("reset_mask")
+        if mask is not None and not np.all(mask):
+            raise ValueError("reset_mask must select every slot: NewsFeed-v0's slots share one "
+                             "world and one clock, so they reset together")
         super().reset(seed=seed)
         self._needs_reset = False
-        return self._runner.reset(_seed_from(self.np_random, seed))
+        obs, info = self._runner.reset(_seed_from(self.np_random, seed))
+        return self._encoder.encode(obs), info
 
     def step(self, actions):
-        if self._needs_reset:  # NEXT_STEP autoreset: this step only starts a new episode
-            obs, info = self.reset()
+        check_started(self._runner.obs is not None)
+        mode = self.metadata["autoreset_mode"]
+        if self._needs_reset:
+            if mode == AutoresetMode.DISABLED:
+                raise RuntimeError("the episode is over and autoreset_mode is DISABLED: call "
+                                   "reset() before stepping again")
+            obs, info = self.reset()  # NEXT_STEP: this step only starts a new episode
             zeros = np.zeros(self.num_envs, dtype=bool)
             return obs, np.zeros(self.num_envs), zeros, zeros.copy(), info
-        scores = validate_scores(actions, self.action_space.shape)
+        scores = self._decoder.scores(actions, self._runner.obs)
         obs, reward, terminated, truncated, info = self._runner.step(scores)
-        self._needs_reset = terminated or truncated
-        return (obs, reward, np.full(self.num_envs, terminated), np.full(self.num_envs, truncated),
-                info)
+        obs = self._encoder.encode(obs)
+        ended = np.full(self.num_envs, terminated or truncated)
+        if ended.all() and mode == AutoresetMode.SAME_STEP:
+            info = same_step_info(info, obs, ended)
+            obs, _ = self.reset()
+        else:
+            self._needs_reset = bool(ended.all())
+        return obs, reward, np.full(self.num_envs, terminated), np.full(self.num_envs, truncated), \
+            info
 
     def render(self) -> str | None:
         return self._runner.render_text() if self.render_mode == "ansi" else None
 
 
+class UnsupportedRenderMode(TypeError, ValueError):
+    """A render mode this env does not have. A TypeError too: Stable-Baselines3's
+    `make_vec_env` and TorchRL's `GymEnv` ask for ``render_mode="rgb_array"`` and retry without
+    it only on TypeError."""
+
+
 def _check_render_mode(render_mode: str | None) -> None:
     if render_mode not in (None, "ansi"):
-        raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        raise UnsupportedRenderMode(f"render_mode must be None or 'ansi' (drnsim renders text), "
+                                    f"got {render_mode!r}")
+
+
+def coerce_config(owner: str, config: WorldConfig | Mapping[str, Any] | None,
+                  overrides: Mapping[str, Any]) -> WorldConfig:
+    """The world config from `config` and keyword overrides; a keyword that is not a
+    `WorldConfig` field raises TypeError (as Python does for an unexpected keyword argument:
+    libraries such as Stable-Baselines3 and TorchRL retry without optional keywords on it)."""
+    unknown = sorted(set(overrides) - set(WorldConfig.field_names()))
+    if unknown:
+        raise TypeError(f"{owner} got unexpected keyword argument(s) {unknown}: keywords are "
+                        f"the env's own arguments or WorldConfig fields "
+                        f"({', '.join(WorldConfig.field_names())})")
+    return WorldConfig.coerce(config, **overrides)
+
+
+def check_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
+    """An `AutoresetMode` (or its value, e.g. "SameStep"); ValueError naming the argument."""
+    try:
+        return AutoresetMode(mode)
+    except ValueError:
+        allowed = [m.value for m in AutoresetMode]
+        raise ValueError(f"autoreset_mode must be one of {allowed} (gymnasium.vector."
+                         f"AutoresetMode), got {mode!r}") from None
+
+
+def same_step_info(info: dict, final_obs: Any, ended: np.ndarray) -> dict:
+    """SAME_STEP autoreset info (Gymnasium 1.x): the ended slots' last observations in
+    ``final_obs`` (an object array, None elsewhere) and their step info in ``final_info``,
+    each with its ``_key`` mask."""
+    objects = np.full(len(ended), None, dtype=object)
+    for j in np.flatnonzero(ended):
+        objects[j] = _row(final_obs, j)
+    final_info = {}
+    for key, value in info.items():
+        final_info[key] = value
+        final_info[f"_{key}"] = ended.copy()
+    return {**info, "final_obs": objects, "_final_obs": ended.copy(), "final_info": final_info,
+            "_final_info": ended.copy()}
+
+
+def _add_batch_axis(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {key: _add_batch_axis(value) for key, value in tree.items()}
+    return np.asarray(tree)[None, ...]
 
 
 def _python_info(info: dict[str, np.ndarray]) -> dict[str, Any]:

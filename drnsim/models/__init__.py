@@ -10,6 +10,7 @@ import torch
 
 from drnsim import _validate
 from drnsim.features import FeatureSpec
+from drnsim.metrics import auc, gauc
 from drnsim.models.afm import AFM
 from drnsim.models.autorec import AutoRec
 from drnsim.models.base import PADDED_SCORE, RankingModel
@@ -27,7 +28,7 @@ from drnsim.models.mimn import MIMN
 from drnsim.models.neural_cf import NeuralCF
 from drnsim.models.nfm import NFM
 from drnsim.models.pnn import PNN
-from drnsim.models.training import NonFiniteLossError, TrainingHistory, auc, fit, gauc
+from drnsim.models.training import NonFiniteLossError, TrainingHistory, fit
 from drnsim.models.wide_deep import WideDeep
 
 MODELS: dict[str, type[RankingModel]] = {
@@ -76,6 +77,9 @@ def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
         return MODELS[name](spec, **kwargs)
 
 
-__all__ = ["MODELS", "PADDED_SCORE", "NonFiniteLossError", "RankingModel", "TrainingHistory",
-           "auc", "check_model_keywords", "fit", "gauc", "make_model",
-           *(cls.__name__ for cls in MODELS.values())]
+__all__ = [
+    "AFM", "DIEN", "DIN", "DRN", "FM", "FNN", "LR", "MIMN", "MODELS", "NFM", "PADDED_SCORE",
+    "PNN", "AutoRec", "DeepCross", "DeepCrossing", "DeepFM", "EmbeddingMLP", "NeuralCF",
+    "NonFiniteLossError", "RankingModel", "TrainingHistory", "WideDeep", "auc",
+    "check_model_keywords", "fit", "gauc", "make_model",
+]

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from drnsim import _validate
 from drnsim.features import FeatureBatch, batch_from_logs, iterate_batches
+from drnsim.metrics import auc, gauc
 
 if TYPE_CHECKING:
     from drnsim.models.base import RankingModel
@@ -74,47 +75,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but CUDA is not available; use 'cpu' or 'auto'")
     return device
-
-
-def rank_sum_auc(positive_rank_sum: float | pd.Series, n_pos: float | pd.Series,
-                 n_neg: float | pd.Series) -> float | pd.Series:
-    """Mann-Whitney AUC from the sum of the positives' ranks (average ranks for ties)."""
-    return (positive_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC (Mann-Whitney U with average ranks for ties); NaN with a single class."""
-    labels = np.asarray(labels).astype(bool).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float(rank_sum_auc(ranks[labels].sum(), n_pos, n_neg))
-
-
-def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
-    """Group AUC (Zhou et al. 2018, DIN eq. 7): the AUC within each group (user), averaged
-    with the group's number of impressions as weight, over groups with both clicks and
-    non-clicks; it measures how well a model ranks for one user, which a global AUC mixes up
-    with differences between users. NaN when no group has both classes."""
-    columns = {"group": np.asarray(groups).ravel(),
-               "label": np.asarray(labels).astype(bool).ravel(),
-               "score": np.asarray(scores, dtype=np.float64).ravel()}
-    sizes = {name: len(values) for name, values in columns.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"labels, scores and groups must have the same size, got {sizes}")
-    frame = pd.DataFrame(columns)
-    frame["rank"] = frame.groupby("group")["score"].rank(method="average")
-    frame["positive_rank"] = frame["rank"].where(frame["label"], 0.0)
-    per = frame.groupby("group").agg(n=("label", "size"), pos=("label", "sum"),
-                                     rank_sum=("positive_rank", "sum"))
-    per = per[(per.pos > 0) & (per.pos < per.n)]
-    if per.empty:
-        return float("nan")
-    group_auc = rank_sum_auc(per.rank_sum, per.pos, per.n - per.pos)
-    return float(np.average(group_auc, weights=per.n))
 
 
 def masked_bce(logits: torch.Tensor, batch: FeatureBatch) -> torch.Tensor:
