@@ -5,6 +5,7 @@
     drnsim plot results/x            # redraw the PNGs from metrics.csv
     drnsim agents                    # every agent name
     drnsim bench                     # env throughput, a few seconds
+    drnsim ope --logs logs.parquet --candidates cands.parquet --policy linucb
 
 ``--config FILE.yaml`` sets the world, the agents' constructor keywords and the run settings
 (`drnsim.results.Experiment` documents the layout; a results folder's ``config.yaml`` is one);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import os
 import sys
 import time
@@ -231,6 +233,111 @@ def bench(users: Annotated[int, typer.Option(help="Users in the world.")] = 10_0
         typer.echo(f"  {'single env' if batch is None else f'vector B={batch}':<15}"
                    f"{rate:>12,.0f} visits/s")
         env.close()
+
+
+@app.command()
+@friendly_errors
+def ope(logs: Annotated[Path, typer.Option(help="Logged impressions (.parquet or .csv, the "
+                                           "drnsim.logs schema with propensities).")],
+        policy: Annotated[str, typer.Option(help="Target policy: an agent name (`drnsim "
+                                            "agents`), random or oracle.")],
+        candidates: Annotated[Path | None, typer.Option(
+            help="The candidates table of the logged visits (collect_logs(..., "
+                 "candidates=True)); needed unless every visit showed all its "
+                 "candidates.")] = None,
+        estimators: Annotated[str | None, typer.Option(
+            help="Comma-separated estimators [default: all of naive, dm, ips, snips, iips, "
+                 "rips, pi, dr, dr_iips].")] = None,
+        train_logs: Annotated[Path | None, typer.Option(
+            help="Logs to train a learning target on [default: --logs itself].")] = None,
+        reward_model: Annotated[str, typer.Option(
+            help="Zoo model of DM and DR's reward model.")] = "lr",
+        interval: Annotated[str, typer.Option(help="analytic or bootstrap.")] = "analytic",
+        truth: Annotated[bool, typer.Option(
+            help="Add the hidden truth on the logged visits (simulator logs with truth).")
+                         ] = False,
+        seed: Annotated[int, typer.Option(help="Seed of training and Monte Carlo.")] = 0,
+        out: Annotated[Path | None, typer.Option(
+            help="CSV to write (an earlier ope table there is replaced, any other file kept) "
+                 "[default: results/ope/LOGS_POLICY.csv, never replacing a file].")] = None,
+        world: WorldOption = None, config: ConfigOption = None) -> None:
+    """Estimate a target policy's value from logged slates: every off-policy estimator with
+    its 95% interval."""
+    from drnsim.agents import import_path
+    from drnsim.logs import load_logs
+    from drnsim.ope import evaluate
+    from drnsim.results import write_csv
+
+    base = Experiment.from_yaml(config) if config is not None else Experiment()
+    cfg = base.world.replace(**parse_world(world)) if world else base.world
+    if interval not in ("analytic", "bootstrap"):
+        raise ValueError(f"--interval must be analytic or bootstrap, got {interval!r}")
+    frames = {name: load_logs(path) if path is not None else None for name, path in
+              (("logs", logs), ("candidates", candidates), ("train", train_logs))}
+    # a user policy (module:Class) from the current folder, after the installed packages
+    if import_path(policy) is not None and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    with input_errors():
+        table, diagnostics = evaluate(
+            frames["logs"], policy, candidates=frames["candidates"],
+            estimators=None if estimators is None else split_names(estimators, "--estimators"),
+            config=cfg,
+            train_logs=frames["train"], reward_model=reward_model, interval=interval,
+            seed=seed, with_truth=truth)
+    typer.echo(format_estimates(table))
+    typer.echo(f"\noverlap (share of logged slots where {policy} shows the same item): "
+               f"{diagnostics.overlap:.3f}")
+    if train_logs is None and policy not in ("random", "oracle"):
+        typer.echo(f"note: {policy} learns (if at all) from --logs itself; give --train-logs "
+                   "to keep the target independent of the rewards it is evaluated on")
+    if out is not None:
+        check_replaceable(out, ",".join(table.columns))
+    path = out if out is not None else unused_path(
+        Path("results") / "ope" / f"{logs.stem}_{safe_name(policy)}.csv")
+    write_csv(path, table)
+    typer.echo(f"wrote {path}")
+
+
+def format_estimates(table: Any) -> str:
+    """Estimator x metric as 'estimate [low, high]', with the notes."""
+    cells = table.assign(cell=[
+        f"{e:.4g}" if math.isnan(lo) else f"{e:.4g} [{lo:.4g}, {hi:.4g}]"
+        for e, lo, hi in zip(table["estimate"], table["low"], table["high"], strict=True)])
+    wide = cells.pivot(index="estimator", columns="metric", values="cell")
+    order = list(dict.fromkeys(table["estimator"]))
+    wide = wide.reindex(order)[["clicks_per_visit", "ctr"]]
+    wide["note"] = table.drop_duplicates("estimator").set_index("estimator")["note"]
+    return wide.rename_axis(None).rename_axis(None, axis=1).to_string()
+
+
+def safe_name(name: str) -> str:
+    """A policy name as a file-name part (``static:lr`` -> ``static-lr``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def check_replaceable(path: Path, header: str) -> None:
+    """ValueError unless ``path`` is new or an earlier table with this CSV ``header`` (what
+    `drnsim ope --out` may replace): a user's other file is never overwritten."""
+    if not path.exists():
+        return
+    try:
+        with path.open(encoding="utf-8") as file:
+            first = file.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        first = None
+    if first != header:
+        raise ValueError(f"--out {path} exists and is not a drnsim ope table: drnsim replaces "
+                         "only its own tables; choose a new path or remove the file")
+
+
+def unused_path(path: Path) -> Path:
+    """``path``, or ``path`` with -2, -3, ... before the suffix if it exists (a default
+    output never replaces a file)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 @app.command("agents")

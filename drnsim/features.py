@@ -346,18 +346,28 @@ LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "
 """The columns `batch_from_logs` reads (`drnsim.logs` documents them); others are ignored."""
 
 
-def check_logs(logs: pd.DataFrame) -> None:
-    """ValueError naming what is wrong with a logs frame: missing columns, missing values,
-    clicks outside {0, 1}, negative positions, dwell (optional) that is not a finite
-    number >= 0, or two rows for one (visit, position)."""
+#: The logging policy's probabilities (`drnsim.logs`): optional for training, read by
+#: `drnsim.ope`; `check_logs` checks the ones present.
+LOG_PROBABILITIES = ("propensity", "prefix_propensity", "slate_propensity")
+
+
+def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
+    """ValueError naming what is wrong with a logs frame: missing columns (those of
+    `LOG_COLUMNS` and the extra ones in ``require``), missing values, clicks outside
+    {0, 1}, negative positions, dwell (optional) that is not a finite number >= 0, two rows
+    for one (visit, position), and, where present, the logging policy's probabilities
+    (`LOG_PROBABILITIES`) outside (0, 1], a negative `propensity_se`, a `logging_epsilon`
+    outside [0, 1] or a prefix probability that grows down the slate (`drnsim.ope` checks
+    more: whole slates, candidates)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
         raise ValueError("the logs are empty: collect some impressions first")
-    missing = [c for c in LOG_COLUMNS if c not in logs.columns]
+    needed = list(LOG_COLUMNS) + [c for c in require if c not in LOG_COLUMNS]
+    missing = [c for c in needed if c not in logs.columns]
     if missing:
         raise ValueError(f"the logs lack the columns {missing}; the columns needed are "
-                         f"{list(LOG_COLUMNS)} (see drnsim.logs)")
+                         f"{needed} (see drnsim.logs)")
     scalar = [c for c in LOG_COLUMNS if c not in LOG_HISTORY]
     holes = [c for c in scalar if logs[c].isna().any()]
     if holes:
@@ -381,6 +391,64 @@ def check_logs(logs: pd.DataFrame) -> None:
         raise ValueError(f"the logs have two rows for visit_id {first['visit_id']} at position "
                          f"{first['position']}: "
                          "each (visit_id, position) must occur once")
+    _check_probabilities(logs)
+
+
+def first_bad(logs: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> None:
+    """ValueError naming the column, the first offending value and its visit (and
+    position, for a logs frame)."""
+    if bad.any():
+        row = logs.iloc[int(np.argmax(bad))]
+        where = f" position {row['position']}" if "position" in row else ""
+        value = row[column].item() if hasattr(row[column], "item") else row[column]
+        raise ValueError(f"logs column {column!r} {rule}, got {value!r} at visit_id "
+                         f"{row['visit_id']}{where}")
+
+
+def _check_probabilities(logs: pd.DataFrame) -> None:
+    """The logging-probability columns of `check_logs`, where present."""
+    for column in LOG_PROBABILITIES:
+        if column in logs:
+            p = pd.to_numeric(logs[column], errors="coerce").to_numpy(np.float64)
+            first_bad(logs, ~((p > 0) & (p <= 1)), column,
+                       "must hold probabilities in (0, 1] (the logging policy's probability "
+                       "of what it showed; 0 means it could not have shown it)")
+    if "propensity_se" in logs:
+        se = pd.to_numeric(logs["propensity_se"], errors="coerce").to_numpy(np.float64)
+        first_bad(logs, ~(se >= 0), "propensity_se", "must hold standard errors >= 0")
+    if "logging_epsilon" in logs:
+        eps = pd.to_numeric(logs["logging_epsilon"], errors="coerce").to_numpy(np.float64)
+        first_bad(logs, ~np.isnan(eps) & ~((eps >= 0) & (eps <= 1)), "logging_epsilon",
+                   "must hold probabilities in [0, 1] (NaN: not an epsilon-uniform mixture)")
+    if "prefix_propensity" not in logs:
+        return
+    ordered = logs.sort_values(["visit_id", "position"], kind="stable")
+    prefix = ordered["prefix_propensity"].to_numpy(np.float64)
+    same_visit = ordered["visit_id"].to_numpy()[1:] == ordered["visit_id"].to_numpy()[:-1]
+    grows = np.zeros(len(ordered), dtype=bool)
+    grows[1:] = same_visit & (prefix[1:] > prefix[:-1] * (1 + 1e-9))
+    first_bad(ordered, grows, "prefix_propensity",
+               "must not grow down a slate (P(s_1..s_k) >= P(s_1..s_k+1))")
+
+
+def visit_observation(first: pd.DataFrame, history_length: int) -> dict[str, dict]:
+    """The user, context and history parts of an env observation, one per visit, from the
+    first logged row of each visit (`drnsim.logs` columns); histories longer than
+    ``history_length`` keep their latest items."""
+    length = np.minimum(first["history_length"].to_numpy(np.int32), history_length)
+    return {
+        "user": {"user_id": first["user_id"].to_numpy(np.int64),
+                 "features": first[list(LOG_USER)].to_numpy(np.int32)},
+        "context": {"hour": first["hour"].to_numpy(np.int32),
+                    "weekday": first["weekday"].to_numpy(np.int32),
+                    "since_last_visit": first["since_last_visit"].to_numpy(np.float32)},
+        "history": {"item_id": _pad_lists(first["hist_item_id"], history_length, -1, np.int64),
+                    "topic": _pad_lists(first["hist_topic"], history_length, -1, np.int32),
+                    "provider": _pad_lists(first["hist_provider"], history_length, -1,
+                                           np.int32),
+                    "age": _pad_lists(first["hist_age"], history_length, 0.0, np.float32),
+                    "length": length},
+    }
 
 
 def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,
@@ -405,20 +473,8 @@ def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,
         return df[list(names)].to_numpy(np.float32)
 
     mask = grid(np.ones(len(df), np.int8), 0, np.int8)
-    length = np.minimum(first["history_length"].to_numpy(np.int32), spec.history_length)
     obs = {
-        "user": {"user_id": first["user_id"].to_numpy(np.int64),
-                 "features": first[list(LOG_USER)].to_numpy(np.int32)},
-        "context": {"hour": first["hour"].to_numpy(np.int32),
-                    "weekday": first["weekday"].to_numpy(np.int32),
-                    "since_last_visit": first["since_last_visit"].to_numpy(np.float32)},
-        "history": {"item_id": _pad_lists(first["hist_item_id"], spec.history_length, -1,
-                                          np.int64),
-                    "topic": _pad_lists(first["hist_topic"], spec.history_length, -1, np.int32),
-                    "provider": _pad_lists(first["hist_provider"], spec.history_length, -1,
-                                           np.int32),
-                    "age": _pad_lists(first["hist_age"], spec.history_length, 0.0, np.float32),
-                    "length": length},
+        **visit_observation(first, spec.history_length),
         "candidates": {"item_id": grid(df["item_id"].to_numpy(np.int64), -1, np.int64),
                        "topic": grid(df["topic"].to_numpy(np.int32), -1, np.int32),
                        "provider": grid(df["provider"].to_numpy(np.int32), -1, np.int32),
@@ -446,4 +502,5 @@ def iterate_batches(full: FeatureBatch, batch_size: int, shuffle: bool = False, 
 
 
 __all__ = ["FeatureBatch", "FeatureSpec", "batch_from_logs", "build_batch", "check_logs",
-           "iterate_batches", "LOG_COLUMNS", "USER_FIELDS", "ITEM_FIELDS", "DENSE_NAMES"]
+           "iterate_batches", "visit_observation", "LOG_COLUMNS", "LOG_PROBABILITIES",
+           "USER_FIELDS", "ITEM_FIELDS", "DENSE_NAMES"]

@@ -1,19 +1,39 @@
-"""Logged impressions from a logging policy in the simulated world (for offline training).
+"""Logged impressions from a logging policy in the simulated world (for offline training and
+off-policy evaluation).
 
-`collect_logs` drives `NewsFeedVectorEnv` with any object that has `act(obs) -> scores (B, N)`
-(it imports no agent), mixes it per visit with a uniformly random ranking (probability
-`epsilon`) and records one row per shown item with its logging propensity
+`collect_logs` drives `NewsFeedVectorEnv` with a slate policy (`drnsim.policies`) and records
+one row per shown item with the logging policy's probabilities. Any object with
+`act(obs) -> scores (B, N)` (it imports no agent) is mixed per visit with a uniformly random
+ranking (probability `epsilon`, `EpsilonGreedyPolicy`), whose per-slot propensity
 
-    P(item at position k) = (1 - epsilon) * [the policy puts it at k] + epsilon / n_valid,
+    P(item at position k) = (1 - epsilon) * [the policy puts it at k] + epsilon / n_valid
 
-which is exact: a uniformly random permutation of the n_valid live candidates puts any one of
-them at position k with probability 1 / n_valid. Columns: visit_id, user_id, time, position
-(0 = top), click, dwell (seconds read, 0 where not clicked), propensity, explored,
-candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
+is exact: a uniformly random permutation of the n_valid live candidates puts any one of
+them at position k with probability 1 / n_valid. A `PlackettLucePolicy` logs exact slate and
+prefix probabilities and Monte-Carlo per-slot ones with their standard error.
+
+Columns: visit_id, user_id, time, position (0 = top), click, dwell (seconds read, 0 where not
+clicked), candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
 provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
-user_region, user_device, hour, weekday, since_last_visit, gap, history_length and the
-history as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries
-only, oldest first).
+user_region, user_device, hour, weekday, since_last_visit, gap, history_length, the history
+as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries only, oldest
+first), and the logging policy's probabilities (what `drnsim.ope` reads):
+
+* propensity: P(this item at this position | visit), the per-slot marginal;
+* propensity_se: its Monte-Carlo standard error (0 where exact);
+* prefix_propensity: P(the visit's items at positions 0..position | visit);
+* slate_propensity: P(the whole shown slate | visit) (equal on a visit's rows);
+* logging_epsilon: the probability of a uniformly random slate when the logging policy is an
+  epsilon-uniform mixture (NaN otherwise);
+* greedy_candidate_index: the candidate the logging policy's greedy slate puts at this
+  position (-1 if none); explored: the visit's slate came from the random branch
+  (epsilon-greedy) or differs from the greedy slate (Plackett-Luce).
+
+With `candidates=True` a second table holds one row per valid candidate of every logged
+visit (visit_id, candidate_index and the candidate's item and user-news columns), so that a
+target policy can re-rank the candidates of each logged visit; with `truth=True` it also
+holds the hidden attractiveness a_ui of each candidate (simulator ground truth, never read
+by a learner).
 """
 
 from __future__ import annotations
@@ -43,23 +63,15 @@ from drnsim.results import atomic_path
 _LIST_SEP = " "
 
 
-def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.ndarray,
-                epsilon: float) -> dict[str, Any]:
-    """Columns for the shown items of one served batch."""
-    shown, clicks = info["shown"], info["clicks"]
-    b, k = shown.shape
-    rows, pos = np.nonzero(shown >= 0)
-    cols = shown[rows, pos]
-    cand, un, user, ctx, hist = (obs["candidates"], obs["user_news"], obs["user"],
-                                 obs["context"], obs["history"])
-    n_valid = cand["mask"].astype(bool).sum(1)
-    propensity = ((1.0 - epsilon) * (policy_shown[rows, pos] == cols) + epsilon / n_valid[rows])
+CANDIDATE_COLUMNS = (("visit_id", "candidate_index", "item_id", "topic", "provider", "item_age")
+                     + LOG_POP + LOG_TOPIC_CLICKS + LOG_PROVIDER_CLICKS)
+"""The columns of the candidates table (`collect_logs(..., candidates=True)`)."""
+
+
+def _item_columns(obs: dict, rows: np.ndarray, cols: np.ndarray) -> dict[str, Any]:
+    """The item and user-news columns of candidates (rows, cols) of a served batch."""
+    cand, un = obs["candidates"], obs["user_news"]
     out: dict[str, Any] = {
-        "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
-        "time": info["sim_time"][rows], "position": pos.astype(np.int32),
-        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos],
-        "propensity": propensity,
-        "explored": explored[rows], "candidate_index": cols.astype(np.int32),
         "item_id": cand["item_id"][rows, cols], "topic": cand["topic"][rows, cols],
         "provider": cand["provider"][rows, cols], "item_age": cand["age"][rows, cols]}
     for j, name in enumerate(LOG_POP):
@@ -67,6 +79,27 @@ def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.nd
     for j, (tn, pn) in enumerate(zip(LOG_TOPIC_CLICKS, LOG_PROVIDER_CLICKS, strict=True)):
         out[tn] = un["topic_clicks"][rows, cols, j]
         out[pn] = un["provider_clicks"][rows, cols, j]
+    return out
+
+
+def _visit_rows(obs: dict, info: dict, probabilities: dict[str, np.ndarray],
+                explored: np.ndarray) -> dict[str, Any]:
+    """Columns for the shown items of one served batch; ``probabilities`` holds the logging
+    policy's (B, K) arrays per slot and (B,) ones per visit."""
+    shown, clicks = info["shown"], info["clicks"]
+    b, k = shown.shape
+    rows, pos = np.nonzero(shown >= 0)
+    cols = shown[rows, pos]
+    user, ctx, hist = obs["user"], obs["context"], obs["history"]
+    n_valid = obs["candidates"]["mask"].astype(bool).sum(1)
+    out: dict[str, Any] = {
+        "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
+        "time": info["sim_time"][rows], "position": pos.astype(np.int32),
+        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos]}
+    for name, values in probabilities.items():
+        out[name] = values[rows, pos] if values.ndim == 2 else values[rows]
+    out.update(explored=explored[rows], candidate_index=cols.astype(np.int32))
+    out.update(_item_columns(obs, rows, cols))
     out["n_valid_candidates"] = n_valid[rows].astype(np.int32)
     for j, name in enumerate(LOG_USER):
         out[name] = user["features"][rows, j]
@@ -82,56 +115,111 @@ def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.nd
     return out
 
 
+def _candidate_rows(obs: dict, visit_ids: np.ndarray,
+                    attractiveness: np.ndarray | None) -> dict[str, Any]:
+    """One row per valid candidate of a served batch (the candidates table)."""
+    rows, cols = np.nonzero(obs["candidates"]["mask"].astype(bool))
+    out: dict[str, Any] = {"visit_id": visit_ids[rows],
+                           "candidate_index": cols.astype(np.int32)}
+    out.update(_item_columns(obs, rows, cols))
+    if attractiveness is not None:
+        out["attractiveness"] = attractiveness[rows, cols].astype(np.float32)
+    return out
+
+
+def _logging_probabilities(dist: Any, shown: np.ndarray) -> dict[str, np.ndarray]:
+    """The probability columns of the shown slates ``shown`` (B, K) under the logging
+    policy's `drnsim.policies.SlateDistribution`."""
+    propensity, se = dist.marginals(at=shown)
+    prefix = dist.prefix(shown)
+    greedy = dist.greedy if dist.greedy is not None else np.full_like(shown, -1)
+    return {"propensity": propensity, "propensity_se": se, "prefix_propensity": prefix,
+            "slate_propensity": prefix[:, -1],
+            "logging_epsilon": np.full(len(shown), dist.epsilon),
+            "greedy_candidate_index": greedy.astype(np.int32)}
+
+
+def logging_policy(policy: Any, epsilon: float | None = None) -> Any:
+    """The `drnsim.policies.SlatePolicy` that `collect_logs` serves: a slate policy as it is
+    (``epsilon`` must then be None), None as uniformly random slates, any object with ``act``
+    mixed with uniformly random rankings with probability ``epsilon`` (default 0.1)."""
+    from drnsim.policies import EpsilonGreedyPolicy, UniformPolicy, is_slate_policy
+
+    if is_slate_policy(policy):
+        if epsilon is not None:
+            raise ValueError(f"epsilon={epsilon!r} mixes an agent with random rankings; the "
+                             f"slate policy {policy!r} has its own probabilities: drop epsilon")
+        return policy
+    epsilon = 0.1 if epsilon is None else epsilon
+    if not (isinstance(epsilon, (int, float)) and 0.0 <= epsilon <= 1.0):
+        raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
+    if policy is None:
+        return UniformPolicy()
+    if not callable(getattr(policy, "act", None)):
+        raise ValueError("policy must have a method act(obs) -> scores (B, N), be a "
+                         "drnsim.policies.SlatePolicy, or be None")
+    return EpsilonGreedyPolicy(policy, epsilon)
+
+
 def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
                  n_visits: int | None = None, days: float | None = None, seed: int = 0,
-                 batch_size: int = 256, epsilon: float = 0.1) -> pd.DataFrame:
-    """Serve visits with `policy` (None = uniformly random ranking) epsilon-mixed with random
-    rankings, until `n_visits` visits or `days` simulated days; one row per shown item."""
-    from drnsim.envs import NewsFeedVectorEnv, action_from_scores, rank_slates, visits_per_step
+                 batch_size: int = 256, epsilon: float | None = None, candidates: bool = False,
+                 truth: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Serve visits with `policy` (see `logging_policy`: a `drnsim.policies.SlatePolicy`, an
+    agent epsilon-mixed with random rankings, default epsilon 0.1, or None = uniformly
+    random) until `n_visits` visits or `days` simulated days; one row per shown item.
+    With ``candidates`` returns ``(logs, candidates)``, the second one row per valid
+    candidate of each logged visit; ``truth`` adds the hidden attractiveness to it."""
+    from drnsim.envs import NewsFeedVectorEnv, visits_per_step
+    from drnsim.policies import slate_scores
 
     if n_visits is None and days is None:
         raise ValueError("give n_visits or days (how much to log)")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
-    if policy is None:
-        epsilon = 1.0
-    elif not callable(getattr(policy, "act", None)):
-        raise ValueError("policy must have a method act(obs) -> scores (B, N), or be None")
+    if truth and not candidates:
+        raise ValueError("truth=True records the hidden attractiveness of every candidate in "
+                         "the candidates table: it needs candidates=True")
+    sampler = logging_policy(policy, epsilon)
     cfg = WorldConfig.coerce(config)
     if days is not None:
         cfg = cfg.replace(episode_days=max(cfg.episode_days, float(days)))
     env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
     obs, _ = env.reset(seed=seed)
-    frames, served = [], 0
+    frames, candidate_frames, served = [], [], 0
     limit = days * DAY if days is not None else np.inf
-    while True:
-        mask = obs["candidates"]["mask"].astype(bool)
-        b, n = mask.shape
-        explored = rng.random(b) < epsilon
-        policy_scores = (np.asarray(policy.act(obs), dtype=np.float64) if policy is not None
-                         else rng.random((b, n)))
-        if policy_scores.shape != (b, n):
-            raise ValueError(f"policy.act returned shape {policy_scores.shape}, expected {(b, n)}")
-        scores = np.where(explored[:, None], rng.random((b, n)), policy_scores)
-        policy_shown = rank_slates(policy_scores, mask, cfg.slate_size)
+    while env.current_batch.times.min() < limit:  # as `drnsim.loop.play`: a batch may straddle
+        slates, dist, explored = sampler.sample(obs, cfg.slate_size, rng)
+        b, n = obs["candidates"]["mask"].shape
+        attractiveness = env.world.attractiveness(env.current_batch) if truth else None
         prev = obs
-        obs, _, terminated, truncated, info = env.step(action_from_scores(scores))
+        obs, _, terminated, truncated, info = env.step(slate_scores(slates, n))
         keep = info["sim_time"] < limit
         if n_visits is not None:
             keep &= np.arange(b) < n_visits - served
         if keep.any():
+            probabilities = _logging_probabilities(dist, info["shown"])
             sub = {g: {k: v[keep] for k, v in d.items()} for g, d in prev.items()}
             inf = {k: v[keep] for k, v in info.items()}
-            frames.append(pd.DataFrame(_visit_rows(sub, inf, policy_shown[keep], explored[keep],
-                                                   epsilon)))
+            frames.append(pd.DataFrame(_visit_rows(
+                sub, inf, {k: v[keep] for k, v in probabilities.items()}, explored[keep])))
+            if candidates:
+                candidate_frames.append(pd.DataFrame(_candidate_rows(
+                    sub, inf["visit_id"], None if attractiveness is None
+                    else attractiveness[keep])))
             served += int(keep.sum())
-        if not keep.all() or terminated.any() or truncated.any() or (
-                n_visits is not None and served >= n_visits):
+        if terminated.any() or truncated.any() or (n_visits is not None and served >= n_visits):
             break
     env.close()
+    if not frames:
+        raise ValueError(f"days={days!r} ends before the first visit: no impressions to log")
     logs = pd.concat(frames, ignore_index=True)
-    return logs.sort_values(["time", "visit_id", "position"], kind="stable", ignore_index=True)
+    logs = logs.sort_values(["time", "visit_id", "position"], kind="stable", ignore_index=True)
+    if not candidates:
+        return logs
+    table = pd.concat(candidate_frames, ignore_index=True)
+    table = table[list(CANDIDATE_COLUMNS) + (["attractiveness"] if truth else [])]
+    return logs, table.sort_values(["visit_id", "candidate_index"], kind="stable",
+                                   ignore_index=True)
 
 
 def logs_to_batches(logs: pd.DataFrame | FeatureBatch, spec: FeatureSpec, batch_size: int = 256,
@@ -153,25 +241,27 @@ def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
             df.to_parquet(tmp, index=False)
         else:
             out = df.copy()
-            for name in LOG_HISTORY:
+            for name in (name for name in LOG_HISTORY if name in out):
                 out[name] = [_LIST_SEP.join(map(str, np.asarray(v).tolist())) for v in out[name]]
             out.to_csv(tmp, index=False)
     return path
 
 
 def load_logs(path: str | Path) -> pd.DataFrame:
-    """Read logs written by `save_logs`."""
+    """Read logs (or a candidates table) written by `save_logs`."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix != ".csv":
         raise ValueError(f"logs path must end in .parquet or .csv, got {path.name!r}")
-    df = pd.read_csv(path, keep_default_na=False)
+    df = pd.read_csv(path, dtype={name: str for name in LOG_HISTORY})
     for name, dtype in zip(LOG_HISTORY, (np.int64, np.int32, np.int32, np.float32), strict=True):
-        df[name] = [np.array(s.split(), dtype=dtype) if s else np.empty(0, dtype)
-                    for s in df[name].astype(str)]
+        if name in df:  # an empty list is written as an empty field, read as NaN
+            df[name] = [np.array(s.split(), dtype=dtype) if isinstance(s, str)
+                        else np.empty(0, dtype) for s in df[name]]
     return df
 
 
-__all__ = ["collect_logs", "load_logs", "logs_to_batches", "save_logs"]
+__all__ = ["CANDIDATE_COLUMNS", "collect_logs", "load_logs", "logging_policy", "logs_to_batches",
+           "save_logs"]

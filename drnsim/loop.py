@@ -296,7 +296,8 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
 
     Per seed, the world (``world``: a WorldConfig, a dict or None for the default) first runs
     a pre-period of ``log_days`` served by ``logging_policy``; that period's logs
-    (`drnsim.logs.collect_logs`, with ``log_epsilon`` random exploration and propensities)
+    (`drnsim.logs.collect_logs` with the stochastic `drnsim.policies.EpsilonGreedyPolicy`:
+    ``log_epsilon`` random exploration, exact per-slot, prefix and slate propensities)
     go to every agent's optional ``warm_start(logs)``, then each agent serves the same world
     from the end of the pre-period for ``days`` (same users, same news, common random
     numbers; frame times count from the end of the pre-period; ``batch_size`` visits are
@@ -319,9 +320,10 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
         if not wants_logs:
             return None
         from drnsim.logs import collect_logs
+        from drnsim.policies import EpsilonGreedyPolicy
 
-        return collect_logs(cfg, make_agent(logging_policy), days=log_days, seed=seed,
-                            batch_size=batch_size, epsilon=log_epsilon)
+        return collect_logs(cfg, EpsilonGreedyPolicy(make_agent(logging_policy), log_epsilon),
+                            days=log_days, seed=seed, batch_size=batch_size)
 
     jobs = [(spec, seed) for seed in seeds for spec in specs]
     if backend == "local":
