@@ -1,5 +1,5 @@
 """Stochastic slate policies and their probabilities: the logging and the target side of
-off-policy evaluation (docs/design.md section 10).
+off-policy evaluation (docs/design.md section 11).
 
 A slate policy turns the candidates of B visits into a distribution over ordered slates of
 K items (fewer where a visit has fewer valid candidates). ``policy.distribution(obs, K)``

@@ -1,5 +1,5 @@
 """Off-policy evaluation of slate policies, scored against the simulator's ground truth
-(docs/design.md section 10).
+(docs/design.md section 11).
 
     from drnsim.logs import collect_logs
     from drnsim.policies import EpsilonGreedyPolicy
