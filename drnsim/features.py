@@ -311,7 +311,8 @@ LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "
 def check_logs(logs: pd.DataFrame) -> None:
     """ValueError naming what is wrong with a logs frame: missing columns, missing values,
     clicks outside {0, 1}, negative positions, dwell (optional) that is not a finite
-    number >= 0, or two rows for one (visit, position)."""
+    number >= 0, churned (optional) that is not 0/1 for the whole visit or is followed by
+    another visit of the same user, or two rows for one (visit, position)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
@@ -337,12 +338,34 @@ def check_logs(logs: pd.DataFrame) -> None:
         if bad.any():
             raise ValueError(f"logs column 'dwell' must hold finite seconds >= 0, got "
                              f"{logs['dwell'].to_numpy()[bad][:5].tolist()}")
+    if "churned" in logs.columns:  # optional: the visit's user left the world after it
+        _check_churned(logs)
     repeated = logs.duplicated(["visit_id", "position"])
     if repeated.any():
         first = logs.iloc[int(np.argmax(repeated.to_numpy()))]
         raise ValueError(f"the logs have two rows for visit_id {first['visit_id']} at position "
                          f"{first['position']}: "
                          "each (visit_id, position) must occur once")
+
+
+def _check_churned(logs: pd.DataFrame) -> None:
+    """The churned column holds 0/1, one value per visit, and no user visits after churning."""
+    churned = logs["churned"].to_numpy()
+    if not np.isin(churned, (0, 1)).all():
+        raise ValueError(f"logs column 'churned' must hold 0 or 1 (or bools), got "
+                         f"{logs['churned'][~np.isin(churned, (0, 1))].tolist()[:5]}")
+    mixed = logs.groupby("visit_id")["churned"].nunique() > 1
+    if mixed.any():
+        raise ValueError(f"logs column 'churned' differs between the rows of visit_id "
+                         f"{mixed.index[mixed.to_numpy()][0]}; it is one value per visit")
+    visits = logs.drop_duplicates("visit_id")
+    left = visits[visits["churned"].astype(bool)].groupby("user_id")["time"].min()
+    after = visits["time"] > visits["user_id"].map(left)
+    if after.any():
+        late = visits[after.to_numpy()].iloc[0]
+        raise ValueError(f"logs column 'churned': user {late['user_id']} churned at time "
+                         f"{left[late['user_id']]} but visits again at {late['time']} "
+                         f"(visit_id {late['visit_id']})")
 
 
 def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,

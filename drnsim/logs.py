@@ -7,8 +7,12 @@
     P(item at position k) = (1 - epsilon) * [the policy puts it at k] + epsilon / n_valid,
 
 which is exact: a uniformly random permutation of the n_valid live candidates puts any one of
-them at position k with probability 1 / n_valid. Columns: visit_id, user_id, time, position
-(0 = top), click, dwell (seconds read, 0 where not clicked), propensity, explored,
+them at position k with probability 1 / n_valid. `ImpressionLogger` is that logging policy as
+an agent of the loop protocol: `collect_logs` drives it through its own env, and
+`drnsim.loop.pre_period` through the world every agent then continues from. Columns:
+visit_id, user_id, time, position (0 = top), click, dwell (seconds read, 0 where not
+clicked), churned (the visit's user left the world after it, the env's `info["churned"]`;
+optional in logs from elsewhere), propensity, explored,
 candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
 provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
 user_region, user_device, hour, weekday, since_last_visit, gap, history_length and the
@@ -59,7 +63,7 @@ def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.nd
         "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
         "time": info["sim_time"][rows], "position": pos.astype(np.int32),
         "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos],
-        "propensity": propensity,
+        "churned": info["churned"][rows], "propensity": propensity,
         "explored": explored[rows], "candidate_index": cols.astype(np.int32),
         "item_id": cand["item_id"][rows, cols], "topic": cand["topic"][rows, cols],
         "provider": cand["provider"][rows, cols], "item_age": cand["age"][rows, cols]}
@@ -83,56 +87,112 @@ def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.nd
     return out
 
 
+class ImpressionLogger:
+    """A logging policy as an agent (`drnsim.agents.base` protocol): `act` serves ``policy``
+    (None = uniformly random rankings) mixed per visit with a uniformly random ranking
+    (probability ``epsilon``), `observe` records one row per shown item with its exact
+    propensity (module docstring) and passes the feedback on to the policy, `logs()` returns
+    the rows in time order. `bind` and `update` go to the policy when it has them. Its
+    random numbers come from (``seed``, a fixed tag): the logs of a seed are reproducible."""
+
+    name = "logging"
+
+    def __init__(self, policy: Any, epsilon: float = 0.1, seed: int = 0,
+                 slate_size: int | None = None):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
+        if policy is not None and not callable(getattr(policy, "act", None)):
+            raise ValueError("policy must have a method act(obs) -> scores (B, N), or be None")
+        self.policy = policy
+        self.epsilon = 1.0 if policy is None else float(epsilon)
+        self.slate_size = slate_size
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
+        self.frames: list[pd.DataFrame] = []
+        self._served: tuple[dict, np.ndarray, np.ndarray] | None = None
+
+    def bind(self, env: Any) -> None:
+        self.slate_size = getattr(env, "unwrapped", env).config.slate_size
+        if hasattr(self.policy, "bind"):
+            self.policy.bind(env)
+
+    def act(self, obs: dict) -> np.ndarray:
+        """Scores (B, N): the policy's ranking, or a uniformly random one where explored."""
+        mask = obs["candidates"]["mask"].astype(bool)
+        b, n = mask.shape
+        explored = self.rng.random(b) < self.epsilon
+        policy_scores = (np.asarray(self.policy.act(obs), dtype=np.float64)
+                         if self.policy is not None else self.rng.random((b, n)))
+        if policy_scores.shape != (b, n):
+            raise ValueError(f"policy.act returned shape {policy_scores.shape}, expected {(b, n)}")
+        scores = np.where(explored[:, None], self.rng.random((b, n)), policy_scores)
+        from drnsim.envs import rank_slates
+
+        self._served = (obs, rank_slates(policy_scores, mask, self.slate_size), explored)
+        return scores
+
+    def observe(self, obs: dict, action: np.ndarray, reward: np.ndarray,
+                info: dict[str, np.ndarray], keep: np.ndarray | None = None) -> None:
+        """Record the rows of the visits just served (those of ``keep``, default all) and
+        pass the feedback on to the policy."""
+        served, policy_shown, explored = self._served
+        if served is not obs:
+            raise ValueError("observe() must follow act() on the same observation")
+        if keep is None:
+            keep = np.ones(len(explored), dtype=bool)
+        if keep.any():
+            sub = {g: {k: v[keep] for k, v in d.items()} for g, d in obs.items()}
+            inf = {k: v[keep] for k, v in info.items()}
+            self.frames.append(pd.DataFrame(_visit_rows(sub, inf, policy_shown[keep],
+                                                        explored[keep], self.epsilon)))
+        if hasattr(self.policy, "observe"):
+            self.policy.observe(obs, action, reward, info)
+
+    def update(self, sim_time: float) -> None:
+        if hasattr(self.policy, "update"):
+            self.policy.update(sim_time)
+
+    def logs(self) -> pd.DataFrame:
+        """Every recorded row, sorted by time, visit and position."""
+        if not self.frames:
+            raise ValueError("no visit was logged: the logging period served no visit")
+        logs = pd.concat(self.frames, ignore_index=True)
+        return logs.sort_values(["time", "visit_id", "position"], kind="stable",
+                                ignore_index=True)
+
+
 def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
                  n_visits: int | None = None, days: float | None = None, seed: int = 0,
                  batch_size: int = 256, epsilon: float = 0.1) -> pd.DataFrame:
     """Serve visits with `policy` (None = uniformly random ranking) epsilon-mixed with random
-    rankings, until `n_visits` visits or `days` simulated days; one row per shown item."""
-    from drnsim.envs import NewsFeedVectorEnv, action_from_scores, rank_slates, visits_per_step
+    rankings (`ImpressionLogger`), until `n_visits` visits or `days` simulated days; one row
+    per shown item. (`drnsim.loop.pre_period` logs the same way and also hands over the
+    world it leaves.)"""
+    from drnsim.envs import NewsFeedVectorEnv, action_from_scores, visits_per_step
 
     if n_visits is None and days is None:
         raise ValueError("give n_visits or days (how much to log)")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
-    if policy is None:
-        epsilon = 1.0
-    elif not callable(getattr(policy, "act", None)):
-        raise ValueError("policy must have a method act(obs) -> scores (B, N), or be None")
     cfg = WorldConfig.coerce(config)
+    logger = ImpressionLogger(policy, epsilon, seed, cfg.slate_size)
     if days is not None:
         cfg = cfg.replace(episode_days=max(cfg.episode_days, float(days)))
     env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
     obs, _ = env.reset(seed=seed)
-    frames, served = [], 0
+    served = 0
     limit = days * DAY if days is not None else np.inf
     while True:
-        mask = obs["candidates"]["mask"].astype(bool)
-        b, n = mask.shape
-        explored = rng.random(b) < epsilon
-        policy_scores = (np.asarray(policy.act(obs), dtype=np.float64) if policy is not None
-                         else rng.random((b, n)))
-        if policy_scores.shape != (b, n):
-            raise ValueError(f"policy.act returned shape {policy_scores.shape}, expected {(b, n)}")
-        scores = np.where(explored[:, None], rng.random((b, n)), policy_scores)
-        policy_shown = rank_slates(policy_scores, mask, cfg.slate_size)
+        action = action_from_scores(logger.act(obs))
         prev = obs
-        obs, _, terminated, truncated, info = env.step(action_from_scores(scores))
+        obs, reward, terminated, truncated, info = env.step(action)
         keep = info["sim_time"] < limit
         if n_visits is not None:
-            keep &= np.arange(b) < n_visits - served
-        if keep.any():
-            sub = {g: {k: v[keep] for k, v in d.items()} for g, d in prev.items()}
-            inf = {k: v[keep] for k, v in info.items()}
-            frames.append(pd.DataFrame(_visit_rows(sub, inf, policy_shown[keep], explored[keep],
-                                                   epsilon)))
-            served += int(keep.sum())
+            keep &= np.arange(len(keep)) < n_visits - served
+        logger.observe(prev, action, reward, info, keep=keep)
+        served += int(keep.sum())
         if not keep.all() or terminated.any() or truncated.any() or (
                 n_visits is not None and served >= n_visits):
             break
     env.close()
-    logs = pd.concat(frames, ignore_index=True)
-    return logs.sort_values(["time", "visit_id", "position"], kind="stable", ignore_index=True)
+    return logger.logs()
 
 
 def logs_to_batches(logs: pd.DataFrame | FeatureBatch, spec: FeatureSpec, batch_size: int = 256,
@@ -182,4 +242,4 @@ def load_logs(path: str | Path) -> pd.DataFrame:
     return df
 
 
-__all__ = ["collect_logs", "load_logs", "logs_to_batches", "save_logs"]
+__all__ = ["ImpressionLogger", "collect_logs", "load_logs", "logs_to_batches", "save_logs"]

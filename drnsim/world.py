@@ -88,6 +88,22 @@ class NewsStream:
     def __len__(self) -> int:
         return len(self.pub_time)
 
+    def __getstate__(self) -> dict:
+        """Pickle and deepcopy without the item arrays, which are views of the buffers: a
+        copied view would be an array of its own, and clicks counted into it would never
+        reach its buffer (`__setstate__` makes them views of the copied buffers again)."""
+        state = self.__dict__.copy()
+        state["n_items"] = len(self)
+        for name in self._buffers:
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        n_items = state.pop("n_items")
+        self.__dict__.update(state)
+        for name, buffer in self._buffers.items():
+            setattr(self, name, buffer[:n_items])
+
     def topic_logits_at(self, times: np.ndarray) -> np.ndarray:
         """Trending topic logits (n, T) at the given times (hourly grid, random walk)."""
         times = np.asarray(times)
@@ -400,21 +416,35 @@ class World:
         self._consequences(batch, items, clicks, satisfaction)
         return clicks, np.where(clicks, dwell, 0.0).astype(np.float32)
 
-    def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
+    def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray,
+                       satisfaction: np.ndarray | None = None, popularity: bool = True) -> None:
         """Consequences of a batch's clicks: engagement, history, interest reinforcement,
-        item popularity, and each user's next visit (or churn)."""
-        self._consequences(batch, _take_columns(batch.candidates, shown), clicks,
-                           self.satisfaction(batch, shown)[0])
+        item popularity, and each user's next visit (or churn). ``satisfaction`` (B, K) of
+        the shown items when already known; ``popularity=False`` leaves the item click
+        counters to a later `count_clicks` (the single env applies each visit's per-user
+        consequences at its step and the micro-batch's popularity at its end)."""
+        if satisfaction is None:
+            satisfaction = self.satisfaction(batch, shown)[0]
+        self._consequences(batch, _take_columns(batch.candidates, shown), clicks, satisfaction,
+                           popularity)
+
+    def count_clicks(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
+        """Count a batch's clicks in the items' popularity counters."""
+        self._count_clicks(batch, _take_columns(batch.candidates, shown), clicks)
+
+    def _count_clicks(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:
+        b, _ = np.nonzero(clicks)
+        if len(b):
+            self.news.add_clicks(items[clicks], batch.times[b])
 
     def _consequences(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
-                      satisfaction: np.ndarray) -> None:
+                      satisfaction: np.ndarray, popularity: bool = True) -> None:
         clicked_items = np.where(clicks, items, NO_ITEM)
         self.users.update_engagement(batch.users, batch.times, items, clicks, satisfaction,
                                      self.news.topic)
         self.users.record_clicks(batch.users, batch.times, clicked_items, self.news.vector)
-        b, _ = np.nonzero(clicks)
-        if len(b):
-            self.news.add_clicks(clicked_items[clicks], batch.times[b])
+        if popularity:
+            self._count_clicks(batch, items, clicks)
         next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
         self.queue.push(batch.users, next_times)
 

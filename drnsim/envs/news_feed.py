@@ -6,7 +6,11 @@
 Action: one score in [-1, 1] per candidate; the env shows the K best in descending order, ties
 to the lower index, padded candidates never. Reward: the visit's clicks. Step info: `shown`
 (K candidate indices), `clicks` (K bools), `dwell` (K float32 seconds read per click, 0 where
-not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`.
+not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`, and
+`churned` (bool): this visit's user left the world after it and will never visit again. It is
+the per-user `terminated` of the user's own MDP (the end of the user's sequence of visits),
+revealed when it happens; it carries nothing hidden beyond what the missing next visit would
+reveal later (docs/design_drn.md).
 """
 
 from __future__ import annotations
@@ -171,7 +175,8 @@ class _WorldRunner:
         k = self.config.slate_size
         nothing_shown = (np.full((self.batch_size, k), -1, dtype=np.int64),
                          np.zeros((self.batch_size, k), dtype=bool),
-                         np.zeros((self.batch_size, k), dtype=np.float32))
+                         np.zeros((self.batch_size, k), dtype=np.float32),
+                         np.zeros(self.batch_size, dtype=bool))
         return self.obs, _info(self.batch, *nothing_shown)
 
     def _advance(self) -> bool:
@@ -193,7 +198,7 @@ class _WorldRunner:
         clicks, dwell = self.world.feedback(batch, shown)
         self.served = (batch, shown, clicks)
         reward = clicks.sum(axis=1).astype(np.float64)
-        info = _info(batch, shown, clicks, dwell)
+        info = _info(batch, shown, clicks, dwell, self.world.users.churned[batch.users])
         if not self._advance():  # all but a handful of users churned: the world is over
             return self.obs, reward, True, False, info
         return self.obs, reward, False, self.truncated, info
@@ -222,11 +227,13 @@ class _WorldRunner:
 class _PrefetchedVisits(_WorldRunner):
     """One visit per step, served from micro-batches of `batch_size` visits.
 
-    Attractiveness and click coins of a micro-batch are computed once; each step only ranks
-    and looks up, and the micro-batch's consequences are applied when it is used up. The
-    users of a micro-batch are distinct, so each user's state is exact; item popularity lags
-    by at most the micro-batch's span. A single env with prefetch P therefore reproduces the
-    vector env with P slots given the same actions.
+    Attractiveness, click coins and satisfaction of a micro-batch are computed once; each
+    step ranks, looks up, and applies the visit's consequences for its user (engagement,
+    history, next visit or churn: so `churned` is known at the step), while the items' click
+    counters take the micro-batch's clicks when it is used up. The users of a micro-batch are
+    distinct, so each user's state is exact; item popularity lags by at most the
+    micro-batch's span. A single env with prefetch P therefore reproduces the vector env with
+    P slots given the same actions.
     """
 
     def _advance(self) -> bool:
@@ -235,7 +242,8 @@ class _PrefetchedVisits(_WorldRunner):
         self.row = 0
         self.attractiveness = self.world.attractiveness(self.batch)
         self.coins = self.world.click_coins(self.batch)
-        self.dwell = self.world.satisfaction(self.batch)[1].astype(np.float32)
+        self.satisfaction, dwell = self.world.satisfaction(self.batch)
+        self.dwell = dwell.astype(np.float32)
         k = self.config.slate_size
         self.shown = np.full((self.batch_size, k), -1, dtype=np.int64)
         self.clicks = np.zeros((self.batch_size, k), dtype=bool)
@@ -258,13 +266,16 @@ class _PrefetchedVisits(_WorldRunner):
         dwell = np.where(clicks, np.take(self.dwell[j], cols), np.float32(0.0))
         self.shown[j], self.clicks[j] = shown[0], clicks[0]
         current = batch.rows(slice(j, j + 1))
+        self.world.apply_feedback(current, shown, clicks, popularity=False, satisfaction=np.where(
+            shown >= 0, np.take(self.satisfaction[j], cols), 0.0))
         self.served = (current, shown, clicks)
-        info = _row(_info(current, shown, clicks, dwell), 0)
+        info = _row(_info(current, shown, clicks, dwell,
+                          self.world.users.churned[current.users]), 0)
         reward = float(clicks.sum())
         if j + 1 < self.batch_size:
             self.row = j + 1
             return _row(self.obs, self.row), reward, False, self._row_truncated(), info
-        self.world.apply_feedback(batch, self.shown, self.clicks)
+        self.world.count_clicks(batch, self.shown, self.clicks)
         if not self._advance():
             return _row(self.obs, j), reward, True, False, info
         return _row(self.obs, 0), reward, False, self._row_truncated(), info
@@ -273,11 +284,11 @@ class _PrefetchedVisits(_WorldRunner):
         return bool(self.batch.times[self.row] >= self.world.horizon)
 
 
-def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray,
-          dwell: np.ndarray) -> dict[str, np.ndarray]:
+def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray, dwell: np.ndarray,
+          churned: np.ndarray) -> dict[str, np.ndarray]:
     return {"shown": shown, "clicks": clicks, "dwell": dwell, "user_id": batch.users.copy(),
             "visit_id": batch.visit_ids.copy(), "sim_time": batch.times.copy(),
-            "gap": batch.gaps.copy()}
+            "gap": batch.gaps.copy(), "churned": churned}
 
 
 def _row(tree: Any, j: int) -> Any:
