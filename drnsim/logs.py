@@ -93,19 +93,20 @@ class ImpressionLogger:
     (probability ``epsilon``), `observe` records one row per shown item with its exact
     propensity (module docstring) and passes the feedback on to the policy, `logs()` returns
     the rows in time order. `bind` and `update` go to the policy when it has them. Its
-    random numbers come from (``seed``, a fixed tag): the logs of a seed are reproducible."""
+    random numbers come from (``seed``, a fixed tag): the logs of a seed are reproducible.
+    ``record=False`` serves the same visits without building rows."""
 
     name = "logging"
 
     def __init__(self, policy: Any, epsilon: float = 0.1, seed: int = 0,
-                 slate_size: int | None = None):
+                 slate_size: int | None = None, record: bool = True):
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
         if policy is not None and not callable(getattr(policy, "act", None)):
             raise ValueError("policy must have a method act(obs) -> scores (B, N), or be None")
         self.policy = policy
         self.epsilon = 1.0 if policy is None else float(epsilon)
-        self.slate_size = slate_size
+        self.slate_size, self.record = slate_size, record
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
         self.frames: list[pd.DataFrame] = []
         self._served: tuple[dict, np.ndarray, np.ndarray] | None = None
@@ -139,7 +140,7 @@ class ImpressionLogger:
             raise ValueError("observe() must follow act() on the same observation")
         if keep is None:
             keep = np.ones(len(explored), dtype=bool)
-        if keep.any():
+        if self.record and keep.any():
             sub = {g: {k: v[keep] for k, v in d.items()} for g, d in obs.items()}
             inf = {k: v[keep] for k, v in info.items()}
             self.frames.append(pd.DataFrame(_visit_rows(sub, inf, policy_shown[keep],
