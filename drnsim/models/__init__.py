@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from drnsim.features import FeatureSpec
 from drnsim.models.afm import AFM
 from drnsim.models.autorec import AutoRec
@@ -25,7 +23,14 @@ from drnsim.models.mimn import MIMN
 from drnsim.models.neural_cf import NeuralCF
 from drnsim.models.nfm import NFM
 from drnsim.models.pnn import PNN
-from drnsim.models.training import NonFiniteLossError, TrainingHistory, auc, fit, gauc
+from drnsim.models.training import (
+    NonFiniteLossError,
+    TrainingHistory,
+    auc,
+    fit,
+    gauc,
+    seeded_torch,
+)
 from drnsim.models.wide_deep import WideDeep
 
 MODELS: dict[str, type[RankingModel]] = {
@@ -38,14 +43,14 @@ MODELS: dict[str, type[RankingModel]] = {
 
 def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
                **kwargs: Any) -> RankingModel:
-    """Build model `name` sized by `spec`; parameters are initialised from `seed` (the global
-    torch RNG is left as it was) unless seed is None."""
+    """Build model `name` sized by `spec`; parameters are initialised from `seed` (torch's
+    global random state is left as it was: `seeded_torch`), or from torch's global generator
+    when seed is None."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     if seed is None:
         return MODELS[name](spec, **kwargs)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch(seed):
         return MODELS[name](spec, **kwargs)
 
 
