@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from drnsim.config import HOUR, WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
 
@@ -267,12 +268,6 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
     rows = np.broadcast_to(np.arange(b)[:, None], h_topic.shape)
     np.add.at(topic_counts, (rows[h_mask], h_topic[h_mask]), in_window[h_mask].astype(np.float32))
     state = np.concatenate(onehots + [user_dense, _log1p(topic_counts).reshape(b, -1)], axis=-1)
-    topic_1h = np.eye(spec.n_topics + 1, dtype=np.float32)[np.where(c_valid, c_topic + 1, 0)][
-        ..., 1:]
-    prov_1h = np.eye(spec.n_providers + 1, dtype=np.float32)[np.where(c_valid, c_prov + 1, 0)][
-        ..., 1:]
-    action = np.concatenate([topic_1h, prov_1h, item_dense], axis=-1)
-
     user_fields = np.stack([uid + 1, prof[:, 0] + 1, prof[:, 1] + 1, prof[:, 2] + 1,
                             prof[:, 3] + 1, hour + 1, weekday + 1], axis=-1)
 
@@ -280,14 +275,29 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
         writable = np.require(x, requirements=["C", "W"])
         return torch.as_tensor(writable).to(device=device, dtype=dtype)
 
+    candidate_fields = t(item_fields(c_item, c_topic, c_prov, c_valid), torch.long)
+    dense_t = t(dense, torch.float32)
     return FeatureBatch(
-        user_fields=t(user_fields, torch.long),
-        item_fields=t(item_fields(c_item, c_topic, c_prov, c_valid), torch.long),
-        dense=t(dense, torch.float32),
+        user_fields=t(user_fields, torch.long), item_fields=candidate_fields, dense=dense_t,
         history_fields=t(item_fields(h_item, h_topic, h_prov, h_mask), torch.long),
         history_mask=t(h_mask, torch.bool), candidate_mask=t(c_valid, torch.bool),
-        state=t(state, torch.float32), action=t(action, torch.float32),
+        state=t(state, torch.float32),
+        action=drn_action(candidate_fields[..., 1], candidate_fields[..., 2],
+                          dense_t[..., :N_ITEM_DENSE], spec),
         labels=None if labels is None else t(labels, torch.float32))
+
+
+def drn_action(topic: torch.Tensor, provider: torch.Tensor, item_dense: torch.Tensor,
+               spec: FeatureSpec) -> torch.Tensor:
+    """DRN's action features (B, N, A) of the candidates: one-hot topic and provider, then
+    the news and user-news dense features. ``topic`` and ``provider`` are the candidates'
+    item-field indices (B, N) (value + 1, 0 = padded: one-hot of nothing), ``item_dense``
+    the candidate part of `FeatureBatch.dense` (B, N, N_ITEM_DENSE). It is how `build_batch`
+    makes `FeatureBatch.action`, and lets the DRN replay memory store the compact columns."""
+    dtype = item_dense.dtype
+    return torch.cat([F.one_hot(topic.long(), spec.n_topics + 1)[..., 1:].to(dtype),
+                      F.one_hot(provider.long(), spec.n_providers + 1)[..., 1:].to(dtype),
+                      item_dense], dim=-1)
 
 
 # ----------------------------------------------------------------------------------------
