@@ -1,5 +1,5 @@
 """Every agent on identical worlds: oracle, reference agents, bandits, and every model of the
-zoo as static:<model> and online:<model> (DESIGN.md sections 5-7).
+zoo as static:<model> and online:<model> (docs/design.md sections 5-7).
 
     python benchmarks/agents_compare.py                          # default world, 3 days, 3 seeds
     python benchmarks/agents_compare.py --models lr fm --jobs 4 --out results/

@@ -36,7 +36,7 @@ def fill_observation(users, times, candidates, ring_items, ring_times, ring_ptr,
                      n_topics, n_providers, hist_items, cand_topic, cand_provider, cand_age,
                      popularity, topic_clicks, provider_clicks, hist_topic, hist_provider,
                      hist_age, n_chunks):
-    """Candidate and history features of B visits (DESIGN.md section 3), in `n_chunks`
+    """Candidate and history features of B visits (docs/design.md section 3), in `n_chunks`
     chunks of visits spread over the threads; the history is read from each user's click
     ring, oldest first, padding (-1) after.
 
@@ -290,7 +290,7 @@ def record_clicks(users, times, clicked_items, item_vector, interest, channel_we
     """Append each visit's clicks (B, K; -1 = none) to the user's click ring, and reinforce
     the channel that best explains each click, m* = argmax_m w_m <u_m, v_i>:
     u_m* <- u_m* + eta (v_i - u_m*), every pull computed from the interests before the visit
-    (DESIGN.md section 2). Users of a batch are distinct: one visit per thread."""
+    (docs/design.md section 2). Users of a batch are distinct: one visit per thread."""
     n_hist = ring_items.shape[1]
     n_channels, dim = interest.shape[1], interest.shape[2]
     eta32 = np.float32(eta)
@@ -360,8 +360,8 @@ def add_clicks(clicks, items, times, ref_time, windows):
 def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, interest,
            centroids, features, age_logits, gender_logits, region_logits, trend, trend_start,
            jump_key, jump_rate, theta, scale, drift_key, time_bits):
-    """Bring each visiting user's channels forward to the visit time, in place (DESIGN.md
-    section 2); users of a batch are distinct, one per thread.
+    """Bring each visiting user's channels forward to the visit time, in place
+    (docs/design.md section 2); users of a batch are distinct, one per thread.
 
     Jumps first: while the channel's next jump time t_j <= t, it lands on topic
     argmax_{c != current}(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the

@@ -1,6 +1,6 @@
 """Counter-based random numbers: a uniform that is a pure function of (stream key, counters).
 
-Common random numbers between agents (DESIGN.md section 2, "Randomness") need coins that do
+Common random numbers between agents (docs/design.md section 2, "Randomness") need coins that do
 not depend on the order in which the simulation asks for them: the click coin of item i in
 visit v, the exponential gap after a user's n-th visit, the time of a channel's k-th topic
 jump. Hashing the counters with SplitMix64 gives exactly that, vectorised over numpy arrays

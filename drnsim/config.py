@@ -10,11 +10,17 @@ The equations these constants enter are in docs/design.md sections 2 and 8 and i
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from drnsim._validate import check_memory
+from drnsim._validate import finite as _finite
+from drnsim._validate import int_at_least as _int_at_least
+from drnsim._validate import non_negative as _non_negative
+from drnsim._validate import positive as _positive
+from drnsim._validate import probability as _probability
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -27,34 +33,9 @@ CANDIDATE_MODES = ("freshest", "sampled", "mixed")
 CLICK_MODELS = ("position", "cascade")
 
 
-def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def _probability(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-
-
-def _finite(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-
-
-def _int_at_least(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
 @dataclass
 class WorldConfig:
-    """Parameters of the simulated news world (DESIGN.md section 2). Times are in seconds
+    """Parameters of the simulated news world (docs/design.md section 2). Times are in seconds
     unless the name says hours or days; rates are per simulated hour or day as named."""
 
     # --- population and catalogue -------------------------------------------------------
@@ -232,6 +213,44 @@ class WorldConfig:
     def horizon_seconds(self) -> float:
         return self.episode_days * DAY
 
+    def memory_estimate(self, batch_size: int = 1) -> dict[str, float]:
+        """Estimated bytes of a world built from this config, by part (a description naming
+        the fields that size it -> bytes): the per-user arrays of `users.py`, the news
+        generated over the episode (item arrays that double when full, and the hourly
+        topic trend), the topic x provider tables (and the largest temporary array of the
+        population's set-up), and the arrays of one step of ``batch_size`` visits (the
+        observation and an agent's feature tensors). An estimate of the peak of the arrays
+        (within a factor of 2 of what tracemalloc measures, `tests/test_bad_input.py`), not
+        of the Python runtime around them."""
+        users, channels, dim, hist = (self.n_users, self.n_channels, self.latent_dim,
+                                      self.history_length)
+        per_user = 88 + channels * (4 + 2 + 4 + 8) + 4 * channels * dim + 8 * hist
+        hours = self.episode_days * 24 + self.item_lifetime_hours
+        items = 1.5 * self.news_per_hour * hours  # buffers hold 1x to 2x the items
+        topics, providers = self.n_topics, self.n_providers
+        setup_rows = min(users, 65_536)
+        per_candidate = 80 + 4 * (topics + providers + 13)
+        return {
+            f"users (n_users={users}, n_channels={channels}, latent_dim={dim}, "
+            f"history_length={hist})": float(users) * per_user,
+            f"news (news_per_hour={self.news_per_hour:g} over episode_days="
+            f"{self.episode_days:g})": items * (40 + 4 * dim) + hours * topics * 8,
+            f"topics and providers (n_topics={topics}, n_providers={providers})":
+                float(topics) * (providers + 2 * setup_rows * channels + dim) * 8,
+            f"a step of {batch_size} visit(s) (n_candidates={self.n_candidates}, "
+            f"history_length={hist})":
+                float(batch_size) * (self.n_candidates * per_candidate + hist * 24),
+        }
+
+    def estimated_bytes(self, batch_size: int = 1) -> int:
+        """Total of `memory_estimate`."""
+        return int(sum(self.memory_estimate(batch_size).values()))
+
+    def check_memory(self, batch_size: int = 1) -> None:
+        """ValueError naming the settings that size the world when `estimated_bytes`
+        exceeds the memory available (`drnsim._validate.memory_limit`)."""
+        check_memory(self.memory_estimate(batch_size), "this world")
+
     def replace(self, **changes: Any) -> WorldConfig:
         """A copy with some fields changed (validated)."""
         return WorldConfig.from_dict({**self.to_dict(), **changes})
@@ -272,13 +291,10 @@ class WorldConfig:
     @classmethod
     def from_yaml(cls, source: str | Path) -> WorldConfig:
         """Load from a YAML file path or YAML text; a malformed file raises ValueError."""
-        import yaml
+        from drnsim._yaml import load_yaml, read_yaml
 
-        text = Path(source).read_text() if _looks_like_path(source) else str(source)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"malformed YAML world config: {exc}".splitlines()[0]) from exc
+        data = (read_yaml(source, "world config") if _looks_like_path(source)
+                else load_yaml(str(source), "world config"))
         if data is None:
             data = {}
         if not isinstance(data, dict):

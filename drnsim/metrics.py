@@ -1,4 +1,4 @@
-"""Evaluation metrics of the loop (DESIGN.md section 6) and DRN's activeness estimate.
+"""Evaluation metrics of the loop (docs/design.md section 6) and DRN's activeness estimate.
 
 Per-visit functions take the arrays of one step, with a leading visit axis B:
 ``shown`` (B, K) candidate indices in rank order (-1 = empty slot) and ``clicks`` (B, K)

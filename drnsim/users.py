@@ -2,7 +2,7 @@
 
 All state is flat arrays indexed by user id (no per-user Python objects) and every method
 touches only the users passed to it, so a step costs O(B) whatever the population size.
-Equations (DESIGN.md section 2):
+Equations (docs/design.md section 2):
 
 * interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
   u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,

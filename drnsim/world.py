@@ -1,7 +1,7 @@
 """The simulated news world as arrays: news stream, users, clock and visit queue.
 
 No Gymnasium here: `envs/news_feed.py` wraps this. A step serves the next B visits of the
-shared world in time order (DESIGN.md sections 2-3):
+shared world in time order (docs/design.md sections 2-3):
 
     batch = world.next_batch(B)          # who opens the app, when, with which candidates
     obs = world.observe(batch)           # dict of arrays, no hidden state
@@ -227,11 +227,12 @@ class VisitQueue:
 
 class World:
     """The whole simulated world. `reset(seed)` rebuilds it from one seed; every random
-    number comes from streams spawned from that seed (DESIGN.md "Randomness")."""
+    number comes from streams spawned from that seed (docs/design.md section 2, "Randomness")."""
 
     def __init__(self, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         cfg = self.config
+        cfg.check_memory()  # a size that cannot fit fails here, not in an allocation
         self.position_bias = (1.0 / np.arange(1, cfg.slate_size + 1) ** cfg.position_bias_kappa)
         self.n_fresh = {"freshest": cfg.n_candidates, "sampled": 0,
                         "mixed": cfg.n_candidates // 2}[cfg.candidate_mode]
@@ -290,7 +291,7 @@ class World:
         return batch
 
     def _candidates(self, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Freshest and/or stratified-sampled live items (DESIGN.md: N freshest-or-sampled);
+        """Freshest and/or stratified-sampled live items (docs/design.md section 2);
         see `_kernels.candidates`."""
         cfg, pub = self.config, self.news.pub_time
         lo = np.searchsorted(pub, times - cfg.item_lifetime_hours * HOUR, side="right")
@@ -302,7 +303,7 @@ class World:
 
     # ------------------------------------------------------------------------------------
     def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
-        """The observation of DESIGN.md section 3 as a nested dict of (B, ...) arrays."""
+        """The observation of docs/design.md section 3 as a nested dict of (B, ...) arrays."""
         cfg, news, users, times = self.config, self.news, batch.users, batch.times
         b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
         hist_items = np.empty((b, hist), np.int64)

@@ -302,7 +302,7 @@ def test_config_validates_every_keyword_by_name():
 
     assert DRNAgent(batch_size=16).cfg == DRNConfig(batch_size=16)
     for kwargs, field in ((dict(batch_size=0), "batch_size"), (dict(memory=0), "memory"),
-                          (dict(gamma=1.0), "gamma"), (dict(lr=-1.0), "lr"),
+                          (dict(gamma=1.5), "gamma"), (dict(lr=-1.0), "lr"),
                           (dict(major_steps=2.5), "major_steps"), (dict(dbgd="yes"), "dbgd"),
                           (dict(return_reward="clicks"), "return_reward"),
                           (dict(value_hidden=(0,)), "value_hidden")):

@@ -1,4 +1,4 @@
-"""Metrics on hand-made cases (DESIGN.md section 6)."""
+"""Metrics on hand-made cases (docs/design.md section 6)."""
 
 import math
 

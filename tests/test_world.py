@@ -1,5 +1,5 @@
 """The simulator's dynamics, measured from simulated data against the configured parameters
-(DESIGN.md section 2). Each parameter is tested at two settings, so that a hard-coded
+(docs/design.md section 2). Each parameter is tested at two settings, so that a hard-coded
 behaviour could not pass."""
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def test_oracle_beats_popularity_beats_random():
 
 def test_exogenous_world_is_the_same_for_different_agents():
     """Common random numbers: news arrivals and the first visits do not depend on what the
-    agent shows (DESIGN.md "Randomness")."""
+    agent shows (docs/design.md section 2, "Randomness")."""
     def run(policy):
         env = NewsFeedVectorEnv(64, n_users=1000, episode_days=0.5)
         obs, _ = env.reset(seed=5)

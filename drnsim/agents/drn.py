@@ -62,11 +62,19 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from drnsim._validate import (
+    InvalidTypeError,
+    boolean,
+    int_at_least,
+    non_negative,
+    one_of,
+    positive,
+    probability,
+)
 from drnsim.agents.base import Every, Obs, unwrap_env
 from drnsim.agents.explorers import EpsilonGreedy, UCBExplorer, ranking
 from drnsim.agents.learned import StaticModelAgent
 from drnsim.agents.replay import TransitionReplay
-from drnsim.config import _int_at_least, _non_negative, _positive
 from drnsim.envs import scores_from_ranking
 from drnsim.features import N_ITEM_DENSE, FeatureBatch, batch_from_logs, drn_action
 from drnsim.metrics import ACTIVENESS_DECAY, ActivenessTracker
@@ -125,28 +133,25 @@ class DRNConfig:
 
     def __post_init__(self) -> None:
         for name in ("future", "activeness", "dbgd"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not (isinstance(self.gamma, (int, float)) and 0.0 <= self.gamma < 1.0):
-            raise ValueError(f"gamma must be a number in [0, 1), got {self.gamma!r}")
+            boolean(name, getattr(self, name))
+        probability("gamma", self.gamma)
         for name in ("beta", "alpha", "pretrain_epochs"):
-            _non_negative(name, getattr(self, name))
+            non_negative(name, getattr(self, name))
         for name in ("eta", "interleave_power", "minor_minutes", "major_minutes", "lr"):
-            _positive(name, getattr(self, name))
-        _int_at_least("major_steps", self.major_steps, 0)
+            positive(name, getattr(self, name))
+        int_at_least("major_steps", self.major_steps, 0)
         for name in ("batch_size", "target_every", "memory"):
-            _int_at_least(name, getattr(self, name), 1)
-        if self.return_reward not in RETURN_REWARDS:
-            raise ValueError(f"return_reward must be one of {RETURN_REWARDS}, got "
-                             f"{self.return_reward!r}")
-        if self.dbgd_rule not in DBGD_RULES:
-            raise ValueError(f"dbgd_rule must be one of {DBGD_RULES}, got {self.dbgd_rule!r}")
+            int_at_least(name, getattr(self, name), 1)
+        one_of("return_reward", self.return_reward, RETURN_REWARDS)
+        one_of("dbgd_rule", self.dbgd_rule, DBGD_RULES)
         for name in ("value_hidden", "advantage_hidden"):
             sizes = getattr(self, name)
-            if isinstance(sizes, (str, bytes)) or not all(
-                    isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
-                    for h in sizes):
-                raise ValueError(f"{name} must be a sequence of integers >= 1, got {sizes!r}")
+            if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+                raise InvalidTypeError(f"{name} must be a sequence of integers >= 1, got "
+                                       f"{sizes!r}")
+            sizes = tuple(sizes)
+            for size in sizes:
+                int_at_least(name, size, 1)
             object.__setattr__(self, name, tuple(int(h) for h in sizes))
 
     @property

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from drnsim._validate import check_annotation
 from drnsim.agents.base import BaseAgent, Obs, unwrap_env
-from drnsim.config import DAY
+from drnsim.config import DAY, WINDOWS_SECONDS
 from drnsim.envs import scores_from_ranking
 from drnsim.world import VisitBatch
 
@@ -31,6 +32,10 @@ class PopularAgent(BaseAgent):
     def __init__(self, window_weights: tuple[float, ...] = (1.0, 0.1, 0.01, 0.0),
                  seed: int = 0, name: str | None = None):
         super().__init__(seed, name)
+        check_annotation("window_weights", window_weights, tuple[float, ...])
+        if len(window_weights) != len(WINDOWS_SECONDS):
+            raise ValueError(f"window_weights must hold {len(WINDOWS_SECONDS)} numbers (one "
+                             f"per popularity window), got {window_weights!r}")
         self.window_weights = np.asarray(window_weights, dtype=np.float64)
 
     def act(self, obs: Obs) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Gymnasium environments over the simulated world (DESIGN.md section 3).
+"""Gymnasium environments over the simulated world (docs/design.md section 3).
 
 * `NewsFeedEnv`: one user visit per step (the classic single-request env, any RL library).
 * `NewsFeedVectorEnv`: the next B visits of one shared world per step, array code throughout.
@@ -35,6 +35,7 @@ _N_WINDOWS = len(WINDOWS_SECONDS)
 def observation_space(config: WorldConfig) -> spaces.Dict:
     """The single-visit observation space: nested Dict of fixed-shape Boxes."""
     cfg = config
+    cfg.check_memory()  # the spaces' bounds are arrays too: a size that cannot fit fails here
     n, hist = cfg.n_candidates, cfg.history_length
     inf = float(np.finfo(np.float32).max)  # finite bounds: check_env warns on infinite ones
 
@@ -369,6 +370,7 @@ class NewsFeedVectorEnv(VectorEnv):
                 or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config = WorldConfig.coerce(config, **overrides)
+        self.config.check_memory(int(num_envs))
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.single_observation_space = observation_space(self.config)
