@@ -292,6 +292,10 @@ def pre_period(config: WorldConfig | Mapping[str, Any] | None, seed: int, days: 
     n_users / 16 (`visits_per_step`). With ``days = 0`` nothing is served or logged."""
     from drnsim.logs import ImpressionLogger
 
+    seed, days = check_seed("seed", seed), non_negative("days", days)
+    probability("epsilon", epsilon)
+    batch_size = int_at_least("batch_size", batch_size, 1)
+    boolean("record", record)
     cfg = WorldConfig.coerce(config)
     env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
     obs, _ = env.reset(seed=seed)

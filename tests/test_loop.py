@@ -283,3 +283,14 @@ def test_single_and_vector_env_give_the_same_activeness_and_churn_snapshots():
             tracker.visit(np.array([u]), np.array([t]))
         assert value == pytest.approx(tracker.mean(edge), rel=1e-12)
     assert frames[1][frames[1]["metric"] == "churn"]["value"].iloc[-1] > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=-1), "seed"), (dict(seed=0.5), "seed"), (dict(days=-1.0), "days"),
+    (dict(epsilon=1.5), "epsilon"), (dict(batch_size=0), "batch_size"),
+    (dict(record="yes"), "record")])
+def test_pre_period_names_a_bad_argument(kwargs, message):
+    from drnsim.loop import pre_period
+
+    with pytest.raises(ValueError, match=message):
+        pre_period(SMALL, **{"seed": 0, **kwargs})
