@@ -6,6 +6,12 @@ DDQN+U+EG and DRN (DDQN+U+DBGD), on identical worlds.
 
     python benchmarks/drn_paper.py                    # 5 seeds, 2000 users, 3 days, both worlds
     python benchmarks/drn_paper.py --quick            # 2 seeds, 1000 users, 1 day: a smoke run
+    python benchmarks/drn_paper.py --seeds 0 1 2 3 4 --days 2 --users 1000  # the smaller run
+
+The full run is 110 (world, seed, agent) runs; its seed-0 runs on the trade-off world took
+about 290 s of CPU time (DRN variants 20-45 s each, static models and bandits 5-9 s), so
+about 2,900 CPU-seconds in all: about 25 minutes on 2 idle cores (the 2026-12-01 figure was
+measured on a machine shared by several jobs, whose wall time says nothing).
     python benchmarks/drn_paper.py --seeds 0 1 2 --days 2 --users 3000 --jobs 2
 
 Per (world, seed) one pre-period (`drnsim.loop.pre_period`: 1 day of `popular` with 10%

@@ -150,8 +150,8 @@ class DRNConfig:
                 raise InvalidTypeError(f"{name} must be a sequence of integers >= 1, got "
                                        f"{sizes!r}")
             sizes = tuple(sizes)
-            for size in sizes:
-                int_at_least(name, size, 1)
+            for i, size in enumerate(sizes):
+                int_at_least(f"{name}[{i}]", size, 1)
             object.__setattr__(self, name, tuple(int(h) for h in sizes))
 
     @property
