@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from drnsim._validate import InvalidTypeError
 from drnsim.config import HOUR, WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
@@ -305,12 +306,6 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
     rows = np.broadcast_to(np.arange(b)[:, None], h_topic.shape)
     np.add.at(topic_counts, (rows[h_mask], h_topic[h_mask]), in_window[h_mask].astype(np.float32))
     state = np.concatenate(onehots + [user_dense, _log1p(topic_counts).reshape(b, -1)], axis=-1)
-    topic_1h = np.eye(spec.n_topics + 1, dtype=np.float32)[np.where(c_valid, c_topic + 1, 0)][
-        ..., 1:]
-    prov_1h = np.eye(spec.n_providers + 1, dtype=np.float32)[np.where(c_valid, c_prov + 1, 0)][
-        ..., 1:]
-    action = np.concatenate([topic_1h, prov_1h, item_dense], axis=-1)
-
     user_fields = np.stack([uid + 1, prof[:, 0] + 1, prof[:, 1] + 1, prof[:, 2] + 1,
                             prof[:, 3] + 1, hour + 1, weekday + 1], axis=-1)
 
@@ -318,14 +313,29 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
         writable = np.require(x, requirements=["C", "W"])
         return torch.as_tensor(writable).to(device=device, dtype=dtype)
 
+    candidate_fields = t(item_fields(c_item, c_topic, c_prov, c_valid), torch.long)
+    dense_t = t(dense, torch.float32)
     return FeatureBatch(
-        user_fields=t(user_fields, torch.long),
-        item_fields=t(item_fields(c_item, c_topic, c_prov, c_valid), torch.long),
-        dense=t(dense, torch.float32),
+        user_fields=t(user_fields, torch.long), item_fields=candidate_fields, dense=dense_t,
         history_fields=t(item_fields(h_item, h_topic, h_prov, h_mask), torch.long),
         history_mask=t(h_mask, torch.bool), candidate_mask=t(c_valid, torch.bool),
-        state=t(state, torch.float32), action=t(action, torch.float32),
+        state=t(state, torch.float32),
+        action=drn_action(candidate_fields[..., 1], candidate_fields[..., 2],
+                          dense_t[..., :N_ITEM_DENSE], spec),
         labels=None if labels is None else t(labels, torch.float32))
+
+
+def drn_action(topic: torch.Tensor, provider: torch.Tensor, item_dense: torch.Tensor,
+               spec: FeatureSpec) -> torch.Tensor:
+    """DRN's action features (B, N, A) of the candidates: one-hot topic and provider, then
+    the news and user-news dense features. ``topic`` and ``provider`` are the candidates'
+    item-field indices (B, N) (value + 1, 0 = padded: one-hot of nothing), ``item_dense``
+    the candidate part of `FeatureBatch.dense` (B, N, N_ITEM_DENSE). It is how `build_batch`
+    makes `FeatureBatch.action`, and lets the DRN replay memory store the compact columns."""
+    dtype = item_dense.dtype
+    return torch.cat([F.one_hot(topic.long(), spec.n_topics + 1)[..., 1:].to(dtype),
+                      F.one_hot(provider.long(), spec.n_providers + 1)[..., 1:].to(dtype),
+                      item_dense], dim=-1)
 
 
 # ----------------------------------------------------------------------------------------
@@ -352,13 +362,14 @@ LOG_PROBABILITIES = ("propensity", "prefix_propensity", "slate_propensity")
 
 
 def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
-    """ValueError naming what is wrong with a logs frame: missing columns (those of
-    `LOG_COLUMNS` and the extra ones in ``require``), missing values, clicks outside
-    {0, 1}, negative positions, dwell (optional) that is not a finite number >= 0, two rows
-    for one (visit, position), and, where present, the logging policy's probabilities
+    """ValueError naming what is wrong with a logs frame: missing columns (those of `LOG_COLUMNS`
+    and the extra ones in ``require``), missing values, clicks outside {0, 1}, negative
+    positions, dwell (optional) that is not a finite number >= 0, churned (optional) that is not
+    0/1 for the whole visit or is followed by another visit of the same user, two rows for one
+    (visit, position), and, where present, the logging policy's probabilities
     (`LOG_PROBABILITIES`) outside (0, 1], a negative `propensity_se`, a `logging_epsilon`
-    outside [0, 1] or a prefix probability that grows down the slate (`drnsim.ope` checks
-    more: whole slates, candidates)."""
+    outside [0, 1] or a prefix probability that grows down the slate (`drnsim.ope` checks more:
+    whole slates, candidates)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
@@ -385,6 +396,8 @@ def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
         if bad.any():
             raise ValueError(f"logs column 'dwell' must hold finite seconds >= 0, got "
                              f"{logs['dwell'].to_numpy()[bad][:5].tolist()}")
+    if "churned" in logs.columns:  # optional: the visit's user left the world after it
+        _check_churned(logs)
     repeated = logs.duplicated(["visit_id", "position"])
     if repeated.any():
         first = logs.iloc[int(np.argmax(repeated.to_numpy()))]
@@ -449,6 +462,26 @@ def visit_observation(first: pd.DataFrame, history_length: int) -> dict[str, dic
                     "age": _pad_lists(first["hist_age"], history_length, 0.0, np.float32),
                     "length": length},
     }
+
+
+def _check_churned(logs: pd.DataFrame) -> None:
+    """The churned column holds 0/1, one value per visit, and no user visits after churning."""
+    churned = logs["churned"].to_numpy()
+    if not np.isin(churned, (0, 1)).all():
+        raise ValueError(f"logs column 'churned' must hold 0 or 1 (or bools), got "
+                         f"{logs['churned'][~np.isin(churned, (0, 1))].tolist()[:5]}")
+    mixed = logs.groupby("visit_id")["churned"].nunique() > 1
+    if mixed.any():
+        raise ValueError(f"logs column 'churned' differs between the rows of visit_id "
+                         f"{mixed.index[mixed.to_numpy()][0]}; it is one value per visit")
+    visits = logs.drop_duplicates("visit_id")
+    left = visits[visits["churned"].astype(bool)].groupby("user_id")["time"].min()
+    after = visits["time"] > visits["user_id"].map(left)
+    if after.any():
+        late = visits[after.to_numpy()].iloc[0]
+        raise ValueError(f"logs column 'churned': user {late['user_id']} churned at time "
+                         f"{left[late['user_id']]} but visits again at {late['time']} "
+                         f"(visit_id {late['visit_id']})")
 
 
 def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,

@@ -12,12 +12,17 @@ is exact: a uniformly random permutation of the n_valid live candidates puts any
 them at position k with probability 1 / n_valid. A `PlackettLucePolicy` logs exact slate and
 prefix probabilities and Monte-Carlo per-slot ones with their standard error.
 
+`ImpressionLogger` is the logging policy as an agent of the loop protocol: `collect_logs`
+drives it through its own env, and `drnsim.loop.pre_period` through the world every agent
+then continues from.
+
 Columns: visit_id, user_id, time, position (0 = top), click, dwell (seconds read, 0 where not
-clicked), candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
-provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
-user_region, user_device, hour, weekday, since_last_visit, gap, history_length, the history
-as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries only, oldest
-first), and the logging policy's probabilities (what `drnsim.ope` reads):
+clicked), churned (the visit's user left the world after it, the env's `info["churned"]`;
+optional in logs from elsewhere), candidate_index, item_id, topic, provider, item_age, pop_*,
+topic_clicks_*, provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age,
+user_gender, user_region, user_device, hour, weekday, since_last_visit, gap, history_length, the
+history as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries only,
+oldest first), and the logging policy's probabilities (what `drnsim.ope` reads):
 
 * propensity: P(this item at this position | visit), the per-slot marginal;
 * propensity_se: its Monte-Carlo standard error (0 where exact);
@@ -46,6 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from drnsim import _validate
 from drnsim.config import DAY, WorldConfig
 from drnsim.features import (
     LOG_HISTORY,
@@ -95,7 +101,8 @@ def _visit_rows(obs: dict, info: dict, probabilities: dict[str, np.ndarray],
     out: dict[str, Any] = {
         "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
         "time": info["sim_time"][rows], "position": pos.astype(np.int32),
-        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos]}
+        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos],
+        "churned": info["churned"][rows]}
     for name, values in probabilities.items():
         out[name] = values[rows, pos] if values.ndim == 2 else values[rows]
     out.update(explored=explored[rows], candidate_index=cols.astype(np.int32))
@@ -161,65 +168,135 @@ def logging_policy(policy: Any, epsilon: float | None = None) -> Any:
     return EpsilonGreedyPolicy(policy, epsilon)
 
 
+class ImpressionLogger:
+    """A logging policy as an agent (`drnsim.agents.base` protocol): `act` serves the slate
+    policy of `logging_policy` (``policy``, ``epsilon``), `observe` records one row per shown
+    item with the logging probabilities (module docstring) and passes the feedback on to the
+    agent inside the policy (if it learns), `logs()` returns the rows in time order. Its
+    random numbers come from (``seed``, a fixed tag): the logs of a seed are reproducible.
+    ``record=False`` serves the same visits without building rows; ``candidates`` also
+    records the candidates table and ``truth`` the hidden attractiveness in it (both need
+    `bind` to the env, which `drnsim.loop.play` and `collect_logs` do)."""
+
+    name = "logging"
+
+    def __init__(self, policy: Any, epsilon: float | None = None, seed: int = 0,
+                 record: bool = True, candidates: bool = False, truth: bool = False):
+        if truth and not candidates:
+            raise ValueError("truth=True records the hidden attractiveness of every candidate "
+                             "in the candidates table: it needs candidates=True")
+        self.sampler = logging_policy(policy, epsilon)
+        self.agent = getattr(self.sampler, "scorer", None)  # the agent inside, if any
+        self.record, self.candidates, self.truth = record, candidates, truth
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
+        self.env: Any = None
+        self.frames: list[pd.DataFrame] = []
+        self.candidate_frames: list[pd.DataFrame] = []
+        self._served: tuple[dict, Any, np.ndarray, np.ndarray | None] | None = None
+
+    def bind(self, env: Any) -> None:
+        self.env = getattr(env, "unwrapped", env)
+        if hasattr(self.agent, "bind"):
+            self.agent.bind(env)
+
+    def act(self, obs: dict) -> np.ndarray:
+        """Env scores (B, N) of the sampled slates."""
+        from drnsim.policies import slate_scores
+
+        if self.env is None:
+            raise ValueError("bind(env) the ImpressionLogger before act(): it reads the "
+                             "env's slate size")
+        slates, dist, explored = self.sampler.sample(obs, self.env.config.slate_size, self.rng)
+        truth = (self.env.world.attractiveness(self.env.current_batch) if self.truth
+                 else None)
+        self._served = (obs, dist, explored, truth)
+        return slate_scores(slates, obs["candidates"]["mask"].shape[1])
+
+    def observe(self, obs: dict, action: np.ndarray, reward: np.ndarray,
+                info: dict[str, np.ndarray], keep: np.ndarray | None = None) -> None:
+        """Record the rows of the visits just served (those of ``keep``, default all) and
+        pass the feedback on to the agent inside the policy."""
+        if self._served is None or self._served[0] is not obs:
+            raise ValueError("observe() must follow act() on the same observation")
+        _, dist, explored, truth = self._served
+        keep = np.ones(len(explored), dtype=bool) if keep is None else keep
+        if self.record and keep.any():
+            probabilities = _logging_probabilities(dist, info["shown"])
+            sub = {g: {k: v[keep] for k, v in d.items()} for g, d in obs.items()}
+            inf = {k: v[keep] for k, v in info.items()}
+            self.frames.append(pd.DataFrame(_visit_rows(
+                sub, inf, {k: v[keep] for k, v in probabilities.items()}, explored[keep])))
+            if self.candidates:
+                self.candidate_frames.append(pd.DataFrame(_candidate_rows(
+                    sub, inf["visit_id"], None if truth is None else truth[keep])))
+        if hasattr(self.agent, "observe"):
+            self.agent.observe(obs, action, reward, info)
+
+    def update(self, sim_time: float) -> None:
+        if hasattr(self.agent, "update"):
+            self.agent.update(sim_time)
+
+    def logs(self) -> pd.DataFrame:
+        """Every recorded row, sorted by time, visit and position."""
+        if not self.frames:
+            raise ValueError("no visit was logged: the logging period served no visit")
+        logs = pd.concat(self.frames, ignore_index=True)
+        return logs.sort_values(["time", "visit_id", "position"], kind="stable",
+                                ignore_index=True)
+
+    def candidates_table(self) -> pd.DataFrame:
+        """The candidates table (``candidates=True``), sorted by visit and candidate."""
+        table = pd.concat(self.candidate_frames, ignore_index=True)
+        table = table[list(CANDIDATE_COLUMNS) + (["attractiveness"] if self.truth else [])]
+        return table.sort_values(["visit_id", "candidate_index"], kind="stable",
+                                 ignore_index=True)
+
+
 def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
                  n_visits: int | None = None, days: float | None = None, seed: int = 0,
                  batch_size: int = 256, epsilon: float | None = None, candidates: bool = False,
                  truth: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Serve visits with `policy` (see `logging_policy`: a `drnsim.policies.SlatePolicy`, an
     agent epsilon-mixed with random rankings, default epsilon 0.1, or None = uniformly
-    random) until `n_visits` visits or `days` simulated days; one row per shown item.
-    With ``candidates`` returns ``(logs, candidates)``, the second one row per valid
-    candidate of each logged visit; ``truth`` adds the hidden attractiveness to it."""
+    random) until `n_visits` visits or `days` simulated days; one row per shown item
+    (`ImpressionLogger`; `drnsim.loop.pre_period` logs the same way and also hands over the
+    world it leaves). With ``candidates`` returns ``(logs, candidates)``, the second one row
+    per valid candidate of each logged visit; ``truth`` adds the hidden attractiveness."""
     from drnsim.envs import NewsFeedVectorEnv, visits_per_step
-    from drnsim.policies import slate_scores
 
     if n_visits is None and days is None:
         raise ValueError("give n_visits or days (how much to log)")
-    if truth and not candidates:
-        raise ValueError("truth=True records the hidden attractiveness of every candidate in "
-                         "the candidates table: it needs candidates=True")
-    sampler = logging_policy(policy, epsilon)
+    if n_visits is not None:
+        n_visits = _validate.int_at_least("n_visits", n_visits, 1)
+    if days is not None:
+        days = _validate.positive("days", days)
+    seed = _validate.seed("seed", seed)
+    batch_size = _validate.int_at_least("batch_size", batch_size, 1)
+    logger = ImpressionLogger(policy, epsilon, seed, candidates=candidates, truth=truth)
     cfg = WorldConfig.coerce(config)
     if days is not None:
         cfg = cfg.replace(episode_days=max(cfg.episode_days, float(days)))
     env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1095]))
     obs, _ = env.reset(seed=seed)
-    frames, candidate_frames, served = [], [], 0
+    logger.bind(env)
+    served = 0
     limit = days * DAY if days is not None else np.inf
     while env.current_batch.times.min() < limit:  # as `drnsim.loop.play`: a batch may straddle
-        slates, dist, explored = sampler.sample(obs, cfg.slate_size, rng)
-        b, n = obs["candidates"]["mask"].shape
-        attractiveness = env.world.attractiveness(env.current_batch) if truth else None
+        action = logger.act(obs)
         prev = obs
-        obs, _, terminated, truncated, info = env.step(slate_scores(slates, n))
+        obs, reward, terminated, truncated, info = env.step(action)
         keep = info["sim_time"] < limit
         if n_visits is not None:
-            keep &= np.arange(b) < n_visits - served
-        if keep.any():
-            probabilities = _logging_probabilities(dist, info["shown"])
-            sub = {g: {k: v[keep] for k, v in d.items()} for g, d in prev.items()}
-            inf = {k: v[keep] for k, v in info.items()}
-            frames.append(pd.DataFrame(_visit_rows(
-                sub, inf, {k: v[keep] for k, v in probabilities.items()}, explored[keep])))
-            if candidates:
-                candidate_frames.append(pd.DataFrame(_candidate_rows(
-                    sub, inf["visit_id"], None if attractiveness is None
-                    else attractiveness[keep])))
-            served += int(keep.sum())
+            keep &= np.arange(len(keep)) < n_visits - served
+        logger.observe(prev, action, reward, info, keep=keep)
+        served += int(keep.sum())
         if terminated.any() or truncated.any() or (n_visits is not None and served >= n_visits):
             break
     env.close()
-    if not frames:
+    if not logger.frames:
         raise ValueError(f"days={days!r} ends before the first visit: no impressions to log")
-    logs = pd.concat(frames, ignore_index=True)
-    logs = logs.sort_values(["time", "visit_id", "position"], kind="stable", ignore_index=True)
-    if not candidates:
-        return logs
-    table = pd.concat(candidate_frames, ignore_index=True)
-    table = table[list(CANDIDATE_COLUMNS) + (["attractiveness"] if truth else [])]
-    return logs, table.sort_values(["visit_id", "candidate_index"], kind="stable",
-                                   ignore_index=True)
+    logs = logger.logs()
+    return (logs, logger.candidates_table()) if candidates else logs
 
 
 def logs_to_batches(logs: pd.DataFrame | FeatureBatch, spec: FeatureSpec, batch_size: int = 256,

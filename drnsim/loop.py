@@ -9,6 +9,11 @@ shows the top K and returns the clicks (push -> feedback), the agent sees them (
 and runs its own schedule (`update`). Frames are tidy: columns agent, seed, time (simulated
 hours at the end of each bucket), metric, value; `drnsim.metrics.bucket_metrics` lists the
 metrics and their formulas.
+
+`pre_period` is the one logged pre-period of a seed: a single rollout of the logging policy
+that both writes the logs and leaves the world every agent continues from, so the logs are
+exactly the visits of that world (docs/design_drn.md). `compare` runs it once per seed and
+gives each agent its own copy of the world (`PrePeriod.fork`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import copy
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,27 +112,46 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     world, cfg = base.world, base.config
     name = name or agent_name(agent)
     start = float(base.current_batch.times.min())
+    end = np.inf if days is None else start + days * DAY
     n_active = int((~world.users.churned).sum())  # the users of clicks_per_user
+    churned = cfg.n_users - n_active  # users gone, counted visit by visit from here
     tracker = ActivenessTracker(cfg.n_users)
     records: list[pd.DataFrame] = []
     snapshots: list[dict[str, float]] = []
     bucket_seconds = bucket_hours * HOUR
     bucket = 0
 
+    def take(users: np.ndarray, times: np.ndarray, left: np.ndarray) -> None:
+        nonlocal churned
+        tracker.visit(users, times)
+        churned += int(left.sum())
+
+    def snapshot(index: int, at: float) -> None:
+        snapshots.append({"bucket": index, "activeness": tracker.mean(at),
+                          "churn": churned / cfg.n_users})
+
     def record(batched: dict, info: dict, true_a: np.ndarray | None) -> None:
+        """Per-visit records; each ended bucket's snapshot sees exactly the visits before its
+        end (a vector-env batch may span a bucket's end)."""
         nonlocal bucket
         records.append(_visit_records(info, batched, true_a, world, start))
-        tracker.visit(info["user_id"], info["sim_time"])
-        reached = int((info["sim_time"].max() - start) // bucket_seconds)
+        users, times, left = info["user_id"], info["sim_time"], info["churned"]
+        todo = times < end
+        reached = int((min(times.max(), end) - start) // bucket_seconds)
         for done in range(bucket, reached):  # snapshot the buckets that just ended
-            snapshots.append(_snapshot(done, tracker, world, start + (done + 1) * bucket_seconds))
+            edge = start + (done + 1) * bucket_seconds
+            now = todo & (times < edge)
+            take(users[now], times[now], left[now])
+            todo &= ~now
+            snapshot(done, edge)
+        take(users[todo], times[todo], left[todo])
         bucket = max(bucket, reached)
 
     play(env, agent, obs, days=days, progress=progress, name=name, on_step=record,
          with_regret=with_regret, logs=logs)
     if not records:
         return pd.DataFrame(columns=COLUMNS)
-    snapshots.append(_snapshot(bucket, tracker, world, world.clock))
+    snapshot(bucket, min(world.clock, end))
     visits = pd.concat(records, ignore_index=True)
     if days is not None:  # the last batch may straddle the end: keep the visits before it
         visits = visits[visits["time"] < days * DAY]
@@ -235,12 +260,52 @@ def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
     return pd.DataFrame(record)
 
 
-def _snapshot(bucket: int, tracker: ActivenessTracker, world: Any, at: float) -> dict:
-    return {"bucket": bucket, "activeness": tracker.mean(at),
-            "churn": float(world.users.churned.mean())}
-
-
 # ---------------------------------------------------------------------------------------
+@dataclass
+class PrePeriod:
+    """A world after its logged pre-period (`pre_period`): ``env`` (a `NewsFeedVectorEnv`
+    whose next batch is the first visit after the pre-period), ``obs`` (that batch's
+    observation) and ``logs`` (one row per shown item of every visit the pre-period served,
+    `drnsim.logs` schema; None when not recorded)."""
+
+    env: NewsFeedVectorEnv
+    obs: dict
+    logs: pd.DataFrame | None
+
+    def fork(self) -> tuple[NewsFeedVectorEnv, dict]:
+        """An independent deep copy of the env and its observation, for one agent. Copying
+        (about a millisecond per thousand users) is far cheaper than re-running the
+        pre-period (`benchmarks/pre_period.py` measures both)."""
+        return copy.deepcopy((self.env, self.obs))
+
+
+def pre_period(config: WorldConfig | Mapping[str, Any] | None, seed: int, days: float = 1.0,
+               policy: Any = "popular", epsilon: float = 0.1, batch_size: int = 256,
+               record: bool = True) -> PrePeriod:
+    """Reset the world of ``seed`` and serve ``days`` of it with the logging policy
+    (``policy``: an agent name or object, mixed per visit with uniformly random rankings
+    with probability ``epsilon``, exact propensities: `drnsim.logs.ImpressionLogger`) in one
+    rollout: its logs (``record``) are exactly the visits of the world it hands over, batch
+    for batch (only whole batches that end before ``days`` are served, so the next agent
+    takes over exactly where the logs stop). ``batch_size`` visits per step, at most
+    n_users / 16 (`visits_per_step`). With ``days = 0`` nothing is served or logged."""
+    from drnsim.logs import ImpressionLogger
+
+    seed, days = check_seed("seed", seed), non_negative("days", days)
+    probability("epsilon", epsilon)
+    batch_size = int_at_least("batch_size", batch_size, 1)
+    boolean("record", record)
+    cfg = WorldConfig.coerce(config)
+    env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, cfg.n_users), config=cfg)
+    obs, _ = env.reset(seed=seed)
+    if days <= 0:
+        return PrePeriod(env, obs, None)
+    logger = ImpressionLogger(make_agent(policy) if isinstance(policy, str) else policy,
+                              epsilon, seed, record=record)
+    obs = play(env, logger, obs, days=days, whole_batches=True)
+    return PrePeriod(env, obs, logger.logs() if record else None)
+
+
 def check_compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.0,
                   world: WorldConfig | Mapping[str, Any] | None = None, batch_size: int = 256,
                   backend: str = "local", address: str | None = None, log_days: float = 1.0,
@@ -295,49 +360,41 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
     """Run every agent on identical worlds and stack their frames.
 
     Per seed, the world (``world``: a WorldConfig, a dict or None for the default) first runs
-    a pre-period of ``log_days`` served by ``logging_policy``; that period's logs
-    (`drnsim.logs.collect_logs` with the stochastic `drnsim.policies.EpsilonGreedyPolicy`:
-    ``log_epsilon`` random exploration, exact per-slot, prefix and slate propensities)
-    go to every agent's optional ``warm_start(logs)``, then each agent serves the same world
-    from the end of the pre-period for ``days`` (same users, same news, common random
-    numbers; frame times count from the end of the pre-period; ``batch_size`` visits are
-    served per step, at most n_users / 16, see `visits_per_step`). Agents are names for
-    `make_agent` (built afresh per seed) or objects (deep-copied per seed). ``backend="ray"``
-    runs the (agent, seed) pairs as Ray tasks, on a local Ray or the cluster at ``address``.
-
+    one pre-period of ``log_days`` (`pre_period`): ``logging_policy`` with ``log_epsilon``
+    random exploration serves it and its logs (with propensities) go to every agent's
+    optional ``warm_start(logs)``; then each agent serves its own copy of the world the logs
+    came from, for ``days`` (same users, same news, common random numbers; frame times count
+    from the end of the pre-period; ``batch_size`` visits are served per step, at most
+    n_users / 16, see `visits_per_step`). The pre-period runs once per seed, whatever the
+    number of agents. Agents are names for `make_agent` (built afresh per seed) or objects
+    (deep-copied per seed). ``backend="ray"`` runs the (agent, seed) pairs as Ray tasks, on a
+    local Ray or the cluster at ``address``.
     Every argument is checked before anything runs: agents (built once to check names and
     keywords), seeds (distinct integers in [0, 2**63)), ranges, and the memory the world
     would need (`WorldConfig.check_memory`)."""
     specs, instances, seeds, cfg = check_compare(
         agents, seeds, days, world, batch_size, backend, address, log_days, logging_policy,
         log_epsilon, bucket_hours, with_regret, progress)
-    settings = dict(days=days, batch_size=batch_size, log_days=log_days,
-                    logging_policy=logging_policy, bucket_hours=bucket_hours,
-                    with_regret=with_regret)
+    settings = dict(days=days, bucket_hours=bucket_hours, with_regret=with_regret)
     wants_logs = log_days > 0 and any(hasattr(agent, "warm_start") for agent in instances)
 
-    def logs_for(seed: int) -> pd.DataFrame | None:
-        if not wants_logs:
-            return None
-        from drnsim.logs import collect_logs
-        from drnsim.policies import EpsilonGreedyPolicy
+    def pre_for(seed: int) -> PrePeriod:
+        return pre_period(cfg, seed, log_days, logging_policy, log_epsilon, batch_size,
+                          record=wants_logs)
 
-        return collect_logs(cfg, EpsilonGreedyPolicy(make_agent(logging_policy), log_epsilon),
-                            days=log_days, seed=seed, batch_size=batch_size)
-
-    jobs = [(spec, seed) for seed in seeds for spec in specs]
-    if backend == "local":
-        frames = []
-        with tqdm(total=len(jobs), desc="compare", unit="run", disable=not progress) as bar:
-            for seed in seeds:
-                logs = logs_for(seed)
-                for spec in specs:
-                    bar.set_postfix(agent=agent_name(spec) if not isinstance(spec, str)
-                                    else spec, seed=seed)
-                    frames.append(run_one(spec, seed, cfg, logs, progress=progress, **settings))
-                    bar.update()
-    else:
-        frames = _compare_ray(jobs, seeds, logs_for, cfg, address, settings)
+    if backend == "ray":
+        return pd.concat(_compare_ray(specs, seeds, pre_for, address, settings),
+                         ignore_index=True)
+    frames = []
+    with tqdm(total=len(specs) * len(seeds), desc="compare", unit="run",
+              disable=not progress) as bar:
+        for seed in seeds:
+            pre = pre_for(seed)
+            for spec in specs:
+                bar.set_postfix(agent=spec if isinstance(spec, str) else agent_name(spec),
+                                seed=seed)
+                frames.append(run_one(spec, pre, progress=progress, **settings))
+                bar.update()
     return pd.concat(frames, ignore_index=True)
 
 
@@ -345,19 +402,16 @@ def _instance(spec: Any) -> Any:
     return make_agent(spec) if isinstance(spec, str) else check_agent(spec)
 
 
-def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None, days: float,
-            batch_size: int, log_days: float, logging_policy: str, bucket_hours: float,
-            with_regret: bool, progress: bool = False) -> pd.DataFrame:
-    """One (agent, seed) run of `compare`: pre-period with the logging policy, warm start,
-    then the agent for ``days``."""
+def run_one(spec: Any, pre: PrePeriod, days: float, bucket_hours: float = 1.0,
+            with_regret: bool = True, progress: bool = False) -> pd.DataFrame:
+    """One (agent, seed) run of `compare`: the agent (a name, or an object it deep-copies)
+    gets its own copy of the pre-period's world, warm-starts from its logs and serves
+    ``days``."""
     agent = make_agent(spec) if isinstance(spec, str) else copy.deepcopy(spec)
-    env = NewsFeedVectorEnv(num_envs=visits_per_step(batch_size, config.n_users), config=config)
-    obs, _ = env.reset(seed=seed)
-    if log_days > 0:
-        obs = play(env, make_agent(logging_policy), obs, days=log_days, whole_batches=True)
+    env, obs = pre.fork()
     frame = drive(env, agent, obs, days=days, progress=progress, bucket_hours=bucket_hours,
                   with_regret=with_regret, name=spec if isinstance(spec, str) else None,
-                  logs=logs)
+                  logs=pre.logs)
     env.close()
     return frame
 
@@ -404,15 +458,15 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
-def _compare_ray(jobs: list[tuple[Any, int]], seeds: list[int],
-                 logs_for: Callable[[int], pd.DataFrame | None], config: WorldConfig,
+def _compare_ray(specs: list[Any], seeds: list[int], pre_for: Callable[[int], PrePeriod],
                  address: str | None, settings: dict[str, Any]) -> list[pd.DataFrame]:
-    """Fan the runs out as Ray tasks (the logs of a seed are put in the object store once)."""
+    """Fan the runs out as Ray tasks (each seed's pre-period runs once and is put in the
+    object store; every task gets its own copy)."""
     start_ray(address)  # a one-line ImportError without Ray
     import ray
 
     task = ray.remote(runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1"}})(
         _run_one_single_threaded)
-    log_refs = {seed: ray.put(logs_for(seed)) for seed in seeds}
-    return ray.get([task.remote(spec, seed, config, log_refs[seed], **settings)
-                    for spec, seed in jobs])
+    refs = {seed: ray.put(pre_for(seed)) for seed in seeds}
+    return ray.get([task.remote(spec, refs[seed], **settings)
+                    for seed in seeds for spec in specs])

@@ -145,6 +145,20 @@ class NewsStream:
         where = present.reshape(present.shape + (1,) * (values.ndim - present.ndim))
         return np.where(where, values, np.asarray(fill, dtype=values.dtype))
 
+    def __getstate__(self) -> dict:
+        """Pickle and deepcopy without the stored rows, which are views of the buffers: a
+        copied view would be an array of its own, and clicks counted into it would never
+        reach its buffer (`__setstate__` makes them views of the copied buffers again)."""
+        state = self.__dict__.copy()
+        state["table"] = len(self.table.pub_time)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        n_rows = state["table"]
+        self.table = SimpleNamespace(**{name: buffer[:n_rows]
+                                        for name, buffer in self._buffers.items()})
+
     def topic_logits_at(self, times: np.ndarray) -> np.ndarray:
         """Trending topic logits (n, T) at the given times (hourly grid, random walk)."""
         times = np.asarray(times)
@@ -497,16 +511,25 @@ class World:
         return items, clicks, dwell, satisfaction
 
     def commit(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
-               satisfaction: np.ndarray) -> None:
+               satisfaction: np.ndarray, popularity: bool = True) -> None:
         """The consequences of served visits (shown item ids, clicks, the clicks'
         satisfaction): engagement, history, interest reinforcement, item popularity, and each
-        user's next visit (or churn)."""
+        user's next visit (or churn). ``popularity=False`` leaves the items' click counters to
+        a later `count_clicks` (the single env applies each visit's per-user consequences at
+        its step, so that `churned` is known there, and the micro-batch's popularity at its
+        end)."""
         self.users.consequences(batch.users, batch.times, items, clicks, satisfaction, self.news)
+        if popularity:
+            self.count_clicks(batch, items, clicks)
+        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
+        self.queue.push(batch.users, next_times)
+
+    def count_clicks(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:
+        """Count served clicks (``items``: the shown item ids (B, K)) in the items'
+        popularity counters."""
         b, j = np.nonzero(clicks)
         if len(b):
             self.news.add_clicks(items[b, j], batch.times[b])
-        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
-        self.queue.push(batch.users, next_times)
 
     def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):
@@ -515,12 +538,6 @@ class World:
         items, clicks, dwell, satisfaction = self.serve(batch, shown)
         self.commit(batch, items, clicks, satisfaction)
         return clicks, dwell
-
-    def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
-        """Consequences of a batch's clicks: engagement, history, interest reinforcement,
-        item popularity, and each user's next visit (or churn)."""
-        self.commit(batch, _take_columns(batch.candidates, shown), clicks,
-                    self.satisfaction(batch, shown)[0])
 
     # ------------------------------------------------------------------------------------
     def describe_user(self, user: int) -> str:

@@ -161,3 +161,63 @@ def test_make_agent_loads_a_class_from_a_top_level_module(tmp_path, monkeypatch)
         make_agent("my_agents:Oldest")
     with pytest.raises(ValueError, match="unknown agent 'static:nosuchmodel'"):
         make_agent("static:nosuchmodel")
+
+
+def test_online_refit_trains_on_its_newest_visit(env, monkeypatch):
+    """The refit's training split (what the trainer's epochs run over) holds the freshest
+    impression served before it, and model seeds follow the agent's seed."""
+    import drnsim.models.training as training
+
+    trained = []
+    real = training._train
+
+    def spy(model, train, *args, **kwargs):
+        trained.append(train)
+        return real(model, train, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_train", spy)
+    agent = make_agent("online:lr", period_hours=0.5, window_hours=1.0, seed=4)
+    last = {}
+
+    class Tap:  # records the last impressions the agent observed before each update
+        name = "tap"
+
+        def bind(self, env):
+            agent.bind(env)
+
+        def act(self, obs):
+            return agent.act(obs)
+
+        def observe(self, obs, action, reward, info):
+            agent.observe(obs, action, reward, info)
+            last["batch"] = agent.buffer[-1][1]
+
+        def update(self, sim_time):
+            before = len(trained)
+            agent.update(sim_time)
+            if len(trained) > before:
+                newest, train = last["batch"], trained[-1]
+                assert agent.update_kwargs["valid_fraction"] == 0.0
+                # the newest visit is the training split's last row
+                assert torch.equal(train.user_fields[-1], newest.user_fields[-1])
+                assert torch.equal(train.item_fields[-1], newest.item_fields[-1])
+                last["refits"] = last.get("refits", 0) + 1
+
+    play(env, Tap(), _obs(env), days=0.2)
+    assert last["refits"] >= 2
+
+
+def test_model_seeds_follow_the_agent_seed_and_leave_torch_global_state_alone(env):
+    state = torch.get_rng_state()
+
+    def weights(seed):
+        agent = make_agent("static:wide_deep", seed=seed)
+        agent.bind(env)
+        return torch.cat([p.detach().flatten() for p in agent.model.parameters()])
+
+    assert torch.equal(weights(1), weights(1)) and not torch.equal(weights(1), weights(2))
+    logs = collect_logs(SMALL, PopularAgent(), days=0.05, seed=1, batch_size=32)
+    agent = make_agent("static:wide_deep", seed=1, fit_kwargs={"epochs": 1})
+    agent.bind(env)
+    agent.warm_start(logs)
+    assert torch.equal(torch.get_rng_state(), state)

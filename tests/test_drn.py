@@ -21,9 +21,8 @@ from drnsim.agents.drn import (
     interleave,
     perturbation,
 )
-from drnsim.envs import NewsFeedVectorEnv
+from drnsim.envs import NewsFeedVectorEnv, action_from_scores
 from drnsim.features import FeatureSpec, build_batch
-from drnsim.logs import collect_logs
 from drnsim.loop import run_episode
 from drnsim.metrics import ACTIVENESS_DECAY, ACTIVENESS_JUMP, ActivenessTracker
 from drnsim.models import make_model
@@ -93,17 +92,22 @@ def test_activeness_decays_jumps_by_s_a_and_caps_at_one(env):
     np.testing.assert_allclose(tracker.visit(np.array([0]), np.array([hour + 60])), [1.0])
     # the agent credits S after the return to the user's previous visit
     agent = bound_agent(env)
-    n, k = agent.spec.n_candidates, agent.spec.slate_size
-    visit = dict(state=torch.zeros(1, agent.spec.state_dim),
-                 action=torch.zeros(1, n, agent.spec.action_dim),
-                 mask=torch.ones(1, n, dtype=torch.bool), shown=np.arange(k)[None],
-                 clicks=np.zeros((1, k)), users=np.array([7]))
-    ids = [agent.replay.last[7]]
+    k = agent.spec.slate_size
+    batch = build_batch(env.unwrapped._runner.obs, agent.spec).index(slice(0, 1))
     for t in (0.0, hour, hour + 60):
-        agent.remember(**visit, times=np.array([t]))
-        ids.append(agent.replay.last[7])
-    rows = agent.replay.memory.get(np.array(ids[1:3]))
-    np.testing.assert_allclose(rows["activeness"], [s1, 1.0], rtol=1e-6)
+        agent.remember(batch, np.arange(k)[None], np.zeros((1, k)), np.array([7]),
+                       np.array([t]), np.array([t]), np.zeros(1, bool))
+    rows = agent.replay.memory.get(agent.replay.memory.held_ids())
+    np.testing.assert_allclose(rows["return_reward"], [s1, 1.0], rtol=1e-6)
+    np.testing.assert_array_equal(rows["next_time"], [hour, hour + 60])
+    # the true return instead: exp(-lambda0 gap), whatever S was
+    agent = bound_agent(env, return_reward="return")
+    for t, gap in ((0.0, -1.0), (hour, hour), (hour + 60, 60.0)):
+        agent.remember(batch, np.arange(k)[None], np.zeros((1, k)), np.array([7]),
+                       np.array([t]), np.array([gap]), np.zeros(1, bool))
+    rows = agent.replay.memory.get(agent.replay.memory.held_ids())
+    np.testing.assert_allclose(rows["return_reward"], np.exp(-ACTIVENESS_DECAY
+                                                             * np.array([hour, 60])), rtol=1e-6)
 
 
 def test_dbgd_perturbation_scale_and_spread():
@@ -166,34 +170,146 @@ def test_dbgd_update_moves_towards_the_explore_network_only_when_it_wins(env):
     torch.testing.assert_close(w[0], torch.full((3,), 1 + 0.05 * 1.1))
 
 
-def test_episode_transitions_link_each_visit_to_the_same_users_next_visit(env):
-    agent = DRNAgent(seed=0, memory=3000)
-    frame = run_episode(env, agent, seed=5, progress=False, with_regret=False)
-    assert agent.gradient_steps > 0 and {"ctr", "activeness"} <= set(frame["metric"])
-    done = agent.replay.completed_ids()
-    assert len(done) > 30 and len(agent.replay.memory) <= 3000
-    rows = agent.replay.memory.get(done)
-    nxt = agent.replay.memory.get(rows["next"])
-    np.testing.assert_array_equal(rows["user"], nxt["user"])
-    assert (nxt["time"] > rows["time"]).all()
-    # nothing in between: the next visit is the user's first later visit held
-    held = agent.replay.memory.get(agent.replay.memory.held_ids())
-    for i in range(0, len(done), 25):
-        later = held["time"][(held["user"] == rows["user"][i]) & (held["time"] > rows["time"][i])]
-        assert nxt["time"][i] == later.min()
+class Visits:
+    """Wraps an agent and records every visit it was served: user, time, churned."""
+
+    def __init__(self, base):
+        self.base, self.name, self.rows = base, base.name, []
+
+    def __getattr__(self, attr):
+        return getattr(self.base, attr)
+
+    def observe(self, obs, action, reward, info):
+        self.rows.append(pd.DataFrame({"user": info["user_id"], "time": info["sim_time"],
+                                       "churned": info["churned"]}))
+        self.base.observe(obs, action, reward, info)
+
+    def frame(self):
+        return pd.concat(self.rows, ignore_index=True)
 
 
-def test_warm_start_pretrains_on_logged_transitions(env):
-    logs = collect_logs(dict(TINY, episode_days=1.0), None, days=1.0, seed=1)
-    agent = bound_agent(env, pretrain_epochs=1.0)
+def expected_counts(visits: pd.DataFrame) -> dict[str, int]:
+    """What every visit becomes, from the visits themselves: a completed transition if its
+    user visits again, terminal if the user churned after it, else pending."""
+    later = visits.groupby("user")["time"].transform("max") > visits["time"]
+    churned = visits["churned"].astype(bool)
+    return {"visits": len(visits), "completed": int(later.sum()),
+            "terminal": int(churned.sum()), "pending": int((~later & ~churned).sum())}
+
+
+CHURNY = dict(TINY, churn_after_empty_visits=1, churn_probability=0.1, episode_days=0.5)
+
+
+def test_every_visit_becomes_one_transition_in_a_world_much_larger_than_the_memory():
+    """Online, with 10x more visits than the memory holds: each visit is exactly one
+    transition, completed by its user's next visit (however late), terminal when the user
+    churned, or still pending; the memory holds the newest completed ones, each linked to
+    its user's next visit."""
+    env = NewsFeedVectorEnv(num_envs=16, **CHURNY)
+    agent = Visits(DRNAgent(seed=0, memory=50))
+    run_episode(env, agent, seed=5, progress=False, with_regret=False)
+    visits = agent.frame()
+    stats = agent.replay_stats()
+    assert stats["visits"] >= 10 * 50 and stats["in_memory"] == 50
+    assert {k: stats[k] for k in ("visits", "completed", "terminal", "pending")} \
+        == expected_counts(visits)
+    assert stats["terminal"] > 10  # churn reached the agent
+    rows = agent.replay.memory.get(agent.replay.memory.held_ids())
+    for i in range(len(rows["user"])):
+        mine = visits[visits["user"] == rows["user"][i]]
+        if rows["done"][i]:  # terminal: the user's last visit, no next state, no return
+            assert rows["time"][i] == mine["time"].max() and not rows["next_mask"][i].any()
+            assert rows["return_reward"][i] == 0.0
+        else:  # the user's first later visit
+            assert rows["next_time"][i] == mine["time"][mine["time"] > rows["time"][i]].min()
+
+
+def test_dn_does_not_wait_for_a_next_visit():
+    env = NewsFeedVectorEnv(num_envs=16, **CHURNY)
+    agent = Visits(make_agent("drn:dn", memory=100))
+    run_episode(env, agent, days=0.2, seed=5, progress=False, with_regret=False)
+    stats, expected = agent.replay_stats(), expected_counts(agent.frame())
+    assert stats["pending"] == 0 and stats["terminal"] == expected["terminal"]
+    assert stats["completed"] == expected["visits"] - expected["terminal"]
+    assert not any(name.startswith("next_") for name in agent.replay.memory.data)
+
+
+def test_warm_start_turns_every_logged_visit_into_one_transition(monkeypatch):
+    """10x more logged visits than the memory holds: pretraining sees every one of them as
+    a transition (completed by the user's next logged visit, terminal after a logged churn,
+    or pending for the online phase), takes its epochs over all of them, then keeps the
+    newest ``memory``."""
+    from drnsim.agents.replay import ReplayMemory
+    from drnsim.loop import pre_period
+
+    pre = pre_period(CHURNY, seed=1, days=0.4, batch_size=16)
+    logs = pre.logs
+    visits = logs.drop_duplicates("visit_id").rename(columns={"user_id": "user"})
+    n_visits = len(visits)
+    assert n_visits >= 10 * 40 and visits["churned"].sum() > 5
+    seen = {}
+    resize = ReplayMemory.resize
+
+    def spy(memory, capacity):
+        seen.update(memory.get(memory.held_ids()))
+        resize(memory, capacity)
+
+    monkeypatch.setattr(ReplayMemory, "resize", spy)
+    env, obs = pre.fork()
+    agent = DRNAgent(seed=1, memory=40, pretrain_epochs=1.0, batch_size=64)
+    agent.bind(env)
     before = [p.detach().clone() for p in agent.model.parameters()]
     agent.warm_start(logs)
-    assert len(agent.replay) > 0 and agent.gradient_steps > 0
+    stats = agent.replay_stats()
+    expected = expected_counts(visits)
+    assert {k: stats[k] for k in expected} == expected and stats["in_memory"] == 40
+    # every logged visit once: as a transition pretrained on, or pending
+    transitions = set(zip(seen["user"].tolist(), seen["time"].tolist(), strict=True))
+    assert len(transitions) == len(seen["user"]) == expected["completed"] + expected["terminal"]
+    pending_users = np.flatnonzero(agent.replay.pending.slot >= 0)
+    last = visits.groupby("user")["time"].max()
+    assert transitions | set(zip(pending_users.tolist(), last[pending_users].tolist(),
+                                     strict=True)) \
+        == set(zip(visits["user"].tolist(), visits["time"].tolist(), strict=True))
+    assert agent.gradient_steps == math.ceil(len(transitions) / 64)
     assert any(not torch.equal(p, q) for p, q in zip(agent.model.parameters(), before,
                                                     strict=True))
     torch.testing.assert_close(list(agent.target.parameters()), list(agent.model.parameters()))
-    users = logs.drop_duplicates("visit_id")["user_id"]
-    assert len(agent.replay) == len(users) - users.nunique()  # one pending per user
+    # the online phase completes the logged visits still pending
+    back = agent.replay.pending.waiting(obs["user"]["user_id"])
+    action = action_from_scores(agent.act(obs))
+    _, reward, _, _, info = env.step(action)
+    agent.observe(obs, action, reward, info)
+    assert back.sum() > 0
+    assert agent.replay_stats()["completed"] == expected["completed"] + back.sum()
+
+
+def test_agent_seeds_reach_the_initial_weights_without_global_seeding(env):
+    state = torch.get_rng_state()
+    weights = {}
+    for key, seed in (("a", 1), ("b", 1), ("c", 2)):
+        agent = bound_agent(env) if seed == 1 else DRNAgent(seed=seed)
+        if seed != 1:
+            agent.bind(env)
+        weights[key] = torch.cat([p.detach().flatten() for p in agent.model.parameters()])
+    assert torch.equal(weights["a"], weights["b"])
+    assert not torch.allclose(weights["a"], weights["c"])
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator untouched
+
+
+def test_config_validates_every_keyword_by_name():
+    from drnsim.agents.drn import DRNConfig
+
+    assert DRNAgent(batch_size=16).cfg == DRNConfig(batch_size=16)
+    for kwargs, field in ((dict(batch_size=0), "batch_size"), (dict(memory=0), "memory"),
+                          (dict(gamma=1.5), "gamma"), (dict(lr=-1.0), "lr"),
+                          (dict(major_steps=2.5), "major_steps"), (dict(dbgd="yes"), "dbgd"),
+                          (dict(return_reward="clicks"), "return_reward"),
+                          (dict(value_hidden=(0,)), "value_hidden")):
+        with pytest.raises(ValueError, match=field):
+            make_agent("drn", **kwargs)
+    with pytest.raises(TypeError, match="bogus"):
+        make_agent("drn:ddqn", bogus=1)
 
 
 def test_variants_by_name():

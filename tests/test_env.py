@@ -54,7 +54,8 @@ def test_observation_in_space_and_padding_consistent():
     assert ((cand["item_id"] >= 0) == (cand["mask"] == 1)).all()
     length = int(hist["length"])
     assert (hist["item_id"][:length] >= 0).all() and (hist["item_id"][length:] == -1).all()
-    assert set(info) == {"shown", "clicks", "dwell", "user_id", "visit_id", "sim_time", "gap"}
+    assert set(info) == {"shown", "clicks", "dwell", "user_id", "visit_id", "sim_time", "gap",
+                         "churned"}
     assert info["shown"].shape == (10,) and info["clicks"].dtype == bool
     assert reward == info["clicks"].sum()
 
@@ -260,3 +261,51 @@ def test_vector_env_same_step_and_disabled_autoreset(mode):
             env.reset(options={"reset_mask": np.arange(16) < 3})
         env.reset(options={"reset_mask": np.ones(16, bool)})
         env.step(env.action_space.sample())
+
+
+def test_churned_flags_the_last_visit_of_users_who_leave_alike_in_both_envs():
+    """info["churned"] marks exactly the visits after which the world drops the user (they
+    never visit again); the single env (prefetch P) reports the same flags, visit for visit,
+    as the vector env with P slots."""
+    world = dict(SMALL, churn_after_empty_visits=1, churn_probability=0.3)
+    prefetch, steps = 16, 30
+    single = NewsFeedEnv(prefetch=prefetch, **world)
+    vector = NewsFeedVectorEnv(prefetch, **world)
+    actions = np.random.default_rng(2).uniform(-1, 1, (steps, prefetch, 100)).astype(np.float32)
+    single.reset(seed=4)
+    vector.reset(seed=4)
+    users, flags, single_flags = [], [], []
+    for t in range(steps):
+        single_flags += [single.step(actions[t, j])[4]["churned"] for j in range(prefetch)]
+        info = vector.step(actions[t])[4]
+        users.append(info["user_id"])
+        flags.append(info["churned"])
+    users, flags = np.concatenate(users), np.concatenate(flags)
+    assert flags.dtype == bool and 10 < flags.sum() < len(flags) / 2
+    np.testing.assert_array_equal(single_flags, flags)
+    np.testing.assert_array_equal(np.flatnonzero(vector.world.users.churned),
+                                  np.unique(users[flags]))
+    last = {u: i for i, u in enumerate(users)}  # each user's last visit
+    assert all(last[u] == i for i, u in enumerate(users) if flags[i])
+
+
+def test_a_deep_copy_of_an_env_continues_like_the_original():
+    """A copied world (deepcopy or pickle) is independent of the original and continues
+    exactly like it: the news arrays stay views of their (copied) buffers."""
+    import copy
+    import pickle
+
+    env = NewsFeedVectorEnv(16, **SMALL)
+    env.reset(seed=3)
+    actions = np.random.default_rng(5).uniform(-1, 1, (200, 16, 100)).astype(np.float32)
+    for t in range(20):
+        env.step(actions[t])
+    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    runs = []
+    for e in [env, *copies]:
+        steps = [e.step(actions[t]) for t in range(20, 200)]  # news arrives meanwhile
+        runs.append([(obs["candidates"]["popularity"], info["clicks"])
+                     for obs, _, _, _, info in steps])
+    for run in runs[1:]:
+        assert _tree_equal(run, runs[0])
+    assert copies[0].world.clock == env.world.clock and copies[0].world is not env.world

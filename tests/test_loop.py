@@ -203,3 +203,95 @@ def test_play_continues_from_the_current_state():
     obs, _ = env.reset(seed=0)
     obs = play(env, make_agent("popular"), obs, days=0.1)
     assert env.world.clock >= 0.1 * 86400
+
+
+def test_pre_period_logs_are_the_trajectory_of_the_world_it_hands_over():
+    """Replaying the logged slates on a fresh world of the same seed reproduces every logged
+    visit (user, time, slate, clicks) and ends in the handed-over world's state: the logs are
+    exactly the visits of the world the agents continue from."""
+    from drnsim.envs import scores_from_ranking
+    from drnsim.loop import pre_period
+
+    pre = pre_period(SMALL, seed=3, days=0.3, batch_size=32)
+    logs, world = pre.logs, pre.env.world
+    visits = logs.drop_duplicates("visit_id").sort_values("visit_id")  # batch by batch
+    n_slots = pre.env.num_envs
+    assert len(visits) == world.served - n_slots  # every served visit but the next batch
+    np.testing.assert_array_equal(visits["visit_id"], np.arange(len(visits)))
+    replay = NewsFeedVectorEnv(num_envs=n_slots, config=pre.env.config)
+    replay.reset(seed=3)
+    slates = logs.pivot(index="visit_id", columns="position", values="candidate_index")
+    clicks = logs.pivot(index="visit_id", columns="position", values="click")
+    for first in range(0, len(visits), n_slots):
+        rows = slice(first, first + n_slots)
+        info = replay.step(scores_from_ranking(slates.iloc[rows].to_numpy(),
+                                               SMALL["n_candidates"]))[4]
+        np.testing.assert_array_equal(info["user_id"], visits["user_id"].iloc[rows])
+        np.testing.assert_array_equal(info["sim_time"], visits["time"].iloc[rows])
+        np.testing.assert_array_equal(info["shown"], slates.iloc[rows])
+        np.testing.assert_array_equal(info["clicks"], clicks.iloc[rows].astype(bool))
+    done = replay.world
+    for name in ("visit_count", "last_visit", "engagement", "churned", "hist_item"):
+        np.testing.assert_array_equal(getattr(done.users, name), getattr(world.users, name))
+    np.testing.assert_array_equal(done.news.clicks, world.news.clicks)
+    np.testing.assert_array_equal(replay.current_batch.users, pre.env.current_batch.users)
+    assert pre.obs is pre.env._runner.obs
+
+
+def test_compare_runs_one_pre_period_per_seed_and_gives_each_agent_its_own_world(monkeypatch):
+    import drnsim.loop as loop
+
+    calls, worlds = [], []
+    real = loop.pre_period
+    monkeypatch.setattr(loop, "pre_period", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+
+    class Spy(WarmRecorder):
+        def bind(self, env):
+            worlds.append((env.unwrapped.world, env.unwrapped.world.clock,
+                           env.unwrapped.world.served))
+
+    spies = [type("A", (Spy,), {"name": "a"})(), type("B", (Spy,), {"name": "b"})()]
+    compare([*spies, "random"], seeds=(0, 1), days=0.05, world=SMALL, batch_size=32,
+            log_days=0.1, progress=False)
+    assert calls == [0, 1]
+    assert len({id(w) for w, _, _ in worlds}) == 4  # a copy per (agent, seed)
+    assert worlds[0][1:] == worlds[1][1:] and worlds[2][1:] == worlds[3][1:]
+
+
+def test_single_and_vector_env_give_the_same_activeness_and_churn_snapshots():
+    """Per hourly bucket, activeness (mean DRN S) and churn count exactly the visits before
+    the bucket's end, whether the visits come one per step or 16 per step (a batch can span
+    a bucket's end); both equal a direct computation from the served visits."""
+    from drnsim.envs import NewsFeedEnv
+    from drnsim.metrics import ActivenessTracker
+
+    world = dict(SMALL, churn_after_empty_visits=1, churn_probability=0.2)
+    frames, recorders = [], []
+    for env in (NewsFeedEnv(prefetch=16, **world), NewsFeedVectorEnv(num_envs=16, **world)):
+        recorders.append(Recorder(make_agent("random", seed=4)))
+        frames.append(run_episode(env, recorders[-1], days=0.3, seed=1, progress=False,
+                                  with_regret=False))
+    for metric in ("activeness", "churn", "ctr"):
+        a, b = (f[f["metric"] == metric]["value"].to_numpy() for f in frames)
+        np.testing.assert_array_equal(a, b)
+    users = np.concatenate([u for u, _ in recorders[1].visits])
+    times = np.concatenate([t for _, t in recorders[1].visits])
+    snapshots = frames[1][frames[1]["metric"] == "activeness"]
+    for hour, value in zip(snapshots["time"], snapshots["value"], strict=True):
+        edge = times.min() + min(hour, 0.3 * 24) * 3600  # from the first visit to the end
+        tracker = ActivenessTracker(SMALL["n_users"])
+        for u, t in zip(users[times < edge], times[times < edge], strict=True):
+            tracker.visit(np.array([u]), np.array([t]))
+        assert value == pytest.approx(tracker.mean(edge), rel=1e-12)
+    assert frames[1][frames[1]["metric"] == "churn"]["value"].iloc[-1] > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=-1), "seed"), (dict(seed=0.5), "seed"), (dict(days=-1.0), "days"),
+    (dict(epsilon=1.5), "epsilon"), (dict(batch_size=0), "batch_size"),
+    (dict(record="yes"), "record")])
+def test_pre_period_names_a_bad_argument(kwargs, message):
+    from drnsim.loop import pre_period
+
+    with pytest.raises(ValueError, match=message):
+        pre_period(SMALL, **{"seed": 0, **kwargs})

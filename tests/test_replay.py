@@ -1,11 +1,12 @@
-"""Bounded replay memory and DRN's next-visit transitions (drnsim.replay)."""
+"""The DRN agent's replay memory (drnsim.agents.replay): bounded memory, one pending visit per
+user, every visit exactly one transition."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from drnsim.replay import NextVisitReplay, ReplayMemory
+from drnsim.agents.replay import PendingVisits, ReplayMemory, TransitionReplay
 
 
 def test_memory_is_bounded_and_evicts_the_oldest_rows():
@@ -18,18 +19,20 @@ def test_memory_is_bounded_and_evicts_the_oldest_rows():
     assert all(a.shape[0] == 5 for a in memory.data.values())  # storage never grows
     np.testing.assert_array_equal(memory.held_ids(), [3, 4, 5, 6, 7])
     np.testing.assert_array_equal(memory.get([3, 7])["x"], [3, 7])
-    np.testing.assert_array_equal(memory.alive([2, 3, 7, 8]), [False, True, True, False])
     with pytest.raises(KeyError, match="not held"):
         memory.get([2])  # evicted
     big = memory.push(x=np.arange(12, dtype=np.float32), v=np.zeros((12, 3)))  # > capacity
     np.testing.assert_array_equal(memory.get(memory.held_ids())["x"], [7, 8, 9, 10, 11])
     assert big[-1] == 19 and len(memory) == 5
+    memory.resize(3)  # the newest three, same ids
+    assert len(memory) == 3 and memory.data["x"].shape == (3,)
+    np.testing.assert_array_equal(memory.get([17, 18, 19])["x"], [9, 10, 11])
 
 
 def test_memory_checks_fields_and_samples_held_rows_reproducibly():
-    memory = ReplayMemory(capacity=4)
     with pytest.raises(ValueError, match="capacity"):
         ReplayMemory(0)
+    memory = ReplayMemory(capacity=4)
     with pytest.raises(ValueError, match="same number of rows"):
         memory.push(x=np.zeros(2), y=np.zeros(3))
     memory.push(x=np.arange(6.0))
@@ -40,29 +43,54 @@ def test_memory_checks_fields_and_samples_held_rows_reproducibly():
     np.testing.assert_array_equal(a["id"], b["id"])
     assert set(a["x"].tolist()) <= {2.0, 3.0, 4.0, 5.0}
     np.testing.assert_array_equal(a["x"], a["id"].astype(float))
-    assert len(memory.sample(3, np.random.default_rng(0), eligible=np.array([], int))["id"]) == 0
 
 
-def test_transitions_complete_with_the_same_users_next_visit():
-    replay = NextVisitReplay(capacity=10, n_users=5)
-    first = replay.add([0, 1, 2], activeness=[0.5, 0.5, 0.5], t=np.array([0.0, 1.0, 2.0]))
-    assert len(replay) == 0  # all pending: nobody came back yet
-    second = replay.add([1, 0], activeness=[0.9, 0.7], t=np.array([3.0, 4.0]))
-    rows = replay.memory.get(first)
-    np.testing.assert_array_equal(rows["next"], [second[1], second[0], -1])  # user 2 pending
-    np.testing.assert_allclose(rows["activeness"], [0.7, 0.9, 0.0])
-    np.testing.assert_array_equal(replay.completed_ids(), first[:2])
-    visit, nxt = replay.sample(50, np.random.default_rng(0))
-    assert set(visit["id"].tolist()) <= set(first[:2].tolist())
-    # the next visit is the same user's: user 0 -> t 4, user 1 -> t 3
-    np.testing.assert_array_equal(np.where(visit["t"] == 0.0, 4.0, 3.0), nxt["t"])
+def test_pending_visits_hold_one_per_user_and_reuse_their_slots():
+    pending = PendingVisits(n_users=1000)
+    pending.put(np.arange(100), {"x": np.arange(100.0)})
+    assert len(pending) == 100
+    np.testing.assert_array_equal(pending.take(np.array([5, 7]))["x"], [5.0, 7.0])
+    size = len(pending.pool["x"])
+    pending.put(np.array([5, 7]), {"x": np.array([50.0, 70.0])})  # the freed slots again
+    assert len(pending.pool["x"]) == size
+    pending.put(np.arange(100, 1000), {"x": np.arange(100.0, 1000.0)})  # grows to all users
+    np.testing.assert_array_equal(pending.take(np.array([7, 999, 0]))["x"], [70.0, 999.0, 0.0])
+    assert len(pending) == 997 and not pending.waiting(np.array([7]))[0]
+
+
+def visit(users, times):
+    users = np.asarray(users)
+    return {"state": np.asarray(times, dtype=np.float32)[:, None], "user": users,
+            "time": np.asarray(times, dtype=np.float64)}
+
+
+def test_a_late_return_still_completes_its_visit_and_churn_ends_a_user():
+    """A visit waits for its user however many other visits come in between (here 50x the
+    memory's capacity); churn makes a terminal transition at once."""
+    replay = TransitionReplay(capacity=4, n_users=500, next_fields=("state", "time"))
+    replay.add(np.array([0]), visit([0], [0.0]), np.zeros(1), np.zeros(1, bool))
+    for t in range(1, 201):  # 200 other users' visits, each completing nothing
+        replay.add(np.array([t]), visit([t], [float(t)]), np.zeros(1), np.zeros(1, bool))
+    replay.add(np.array([0, 1]), visit([0, 1], [300.0, 301.0]), np.array([0.7, 0.2]),
+               np.array([False, True]))
+    assert replay.stats() == {"visits": 203, "completed": 2, "terminal": 1, "pending": 200,
+                              "in_memory": 3}
+    rows = replay.memory.get(replay.memory.held_ids())
+    late = rows["user"] == 0
+    assert rows["time"][late] == 0.0 and rows["next_time"][late] == 300.0
+    assert rows["return_reward"][late] == pytest.approx(0.7) and not rows["done"][late]
+    terminal = rows["done"]
+    assert rows["time"][terminal] == 301.0 and rows["return_reward"][terminal] == 0.0
     with pytest.raises(ValueError, match="one visit per user"):
-        replay.add([3, 3], activeness=[0, 0], t=np.zeros(2))
+        replay.add(np.array([3, 3]), visit([3, 3], [1.0, 2.0]), np.zeros(2), np.zeros(2, bool))
 
 
-def test_pending_transitions_are_dropped_once_their_visit_is_evicted():
-    replay = NextVisitReplay(capacity=2, n_users=3)
-    replay.add([0], activeness=[0.5], t=np.zeros(1))
-    replay.add([1, 2], activeness=[0.5, 0.5], t=np.ones(2))  # evicts user 0's visit
-    replay.add([0], activeness=[1.0], t=np.full(1, 2.0))  # user 0 returns too late
-    assert len(replay) == 0 and len(replay.memory) == 2
+def test_without_waiting_every_visit_is_a_transition_at_once():
+    replay = TransitionReplay(capacity=10, n_users=5, wait=False, bootstrap=False)
+    replay.add(np.array([0, 1]), visit([0, 1], [0.0, 1.0]), np.zeros(2), np.array([False, True]))
+    replay.add(np.array([0]), visit([0], [2.0]), np.ones(1), np.zeros(1, bool))
+    assert replay.stats() == {"visits": 3, "completed": 2, "terminal": 1, "pending": 0,
+                              "in_memory": 3}
+    assert not any(name.startswith("next_") for name in replay.memory.data)
+    with pytest.raises(ValueError, match="wait"):
+        TransitionReplay(capacity=10, n_users=5, wait=False, bootstrap=True)

@@ -100,12 +100,12 @@ def make_agent(name: str, /, **kwargs: Any) -> Any:
                            exclude=("model", "spec"))
             return LEARNED[head](rest, **kwargs)
     if head == "drn":
-        from drnsim.agents.drn import DRNAgent, make_drn
+        from drnsim.agents.drn import DRNAgent, DRNConfig, make_drn
         from drnsim.agents.learned import StaticModelAgent
         from drnsim.models import MODELS
 
         check_keywords(what, kwargs, make_drn, DRNAgent, StaticModelAgent, MODELS["drn"],
-                       exclude=("variant", "model", "spec"))
+                       DRNConfig, exclude=("variant", "model", "spec", "config", "fit_kwargs"))
         return make_drn(name, **kwargs)
     target = import_path(name)
     if target is not None and head not in WRAPPERS:

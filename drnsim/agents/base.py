@@ -9,8 +9,9 @@ once per step, always with a leading batch axis B (the loop adds it for the sing
 * ``observe(obs, action, reward, info)``: the feedback of the visits just served: ``obs`` is
   the observation `act` saw, ``action`` the env action (B, N), ``reward`` the clicks (B,), and
   ``info`` the env's step info with arrays of leading axis B (``shown`` (B, K) candidate
-  indices, ``clicks`` (B, K), ``user_id``, ``visit_id``, ``sim_time`` and ``gap``, the
-  seconds since the user's previous visit: the delayed activeness feedback).
+  indices, ``clicks`` (B, K), ``dwell`` (B, K), ``user_id``, ``visit_id``, ``sim_time``,
+  ``gap``, the seconds since the user's previous visit: the delayed activeness feedback, and
+  ``churned``, whether the user left the world after this visit).
 * ``update(sim_time)``: called after every `observe` with the simulated time in seconds; the
   agent's own schedule (see `Every`) turns it into minor or major updates.
 
@@ -19,7 +20,8 @@ Optional hooks, used when present:
 * ``bind(env)``: called once after ``env.reset`` with the (vector or single) env; agents that
   need the world's size or the true world (the oracle) read it here.
 * ``warm_start(logs)``: `drnsim.loop.compare` hands every agent the same pre-period logs
-  (a `drnsim.logs` DataFrame, one row per shown item) before the episode starts.
+  (a `drnsim.logs` DataFrame, one row per shown item) before the episode starts; they are
+  the visits of the world the agent then continues in (`drnsim.loop.pre_period`).
 
 A user's own class plugs in unchanged (README example)::
 

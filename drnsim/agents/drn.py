@@ -1,44 +1,57 @@
 """DRN: the deep reinforcement learning news recommender of Zheng et al., "DRN: A Deep
-Reinforcement Learning Framework for News Recommendation", WWW 2018 (docs/design.md section 5).
+Reinforcement Learning Framework for News Recommendation", WWW 2018 (docs/design.md section 5;
+the transitions: docs/design_drn.md).
 
-The algorithm, top to bottom (paper sections in brackets):
+The algorithm, top to bottom (paper sections in brackets); every hyperparameter is a field of
+`DRNConfig`:
 
 1. Q-network [4.3, fig. 5]: `drnsim.models.DRN`, a dueling network
    Q(s, a) = V(s) + A(s, a) - mean_{a'} A(s, a') over the request's candidates; state s =
    user + context features, action a = news + user-news features (`drnsim.features`).
 2. Push: rank the candidates by Q (greedy). DRN explores by Dueling Bandit Gradient Descent
    (step 5); the ``+eg`` / ``+ucb`` variants wrap the greedy agent in an explorer instead.
-3. Feedback and memory [4.3, 4.4]: every visit (s, shown items, clicks) is stored in a bounded
-   `drnsim.replay.NextVisitReplay`; it is the next state s' of the same user's previous visit,
-   which it completes. Reward of a shown item: r = click + beta * activeness, beta = 0.05,
-   where activeness is the user's survival estimate S right after that return
-   (`drnsim.metrics.ActivenessTracker`: S_0 = 0.5, S <- S exp(-lambda0 dt), and on a return
-   S <- min(1, S exp(-lambda0 dt) + S_a), lambda0 = 1.2e-5 / s, S_a = 0.32). Transitions
-   of users who never come back, or come back after their visit left the memory, are
-   dropped (never sampled): the agent is not told when the episode ends.
+3. Feedback and memory [4.3, 4.4]: every visit (s, candidates, shown items, clicks) becomes
+   exactly one transition (`drnsim.agents.replay.TransitionReplay`). It waits, one pending
+   visit per user, until the same user's next visit, which is its next state s' and brings
+   its return term R; a visit after which the env reports the user churned
+   (``info["churned"]``) is a terminal transition (no s', future 0, R = 0); DN, which needs
+   neither s' nor R, turns each visit into a transition at once. Completed transitions enter
+   a bounded memory (the newest ``memory``). Reward of a shown item: r = click + beta * R,
+   beta = 0.05, where R is, with ``return_reward="activeness"`` (the paper), the user's
+   survival estimate S right after the return (`drnsim.metrics.ActivenessTracker`: S_0 =
+   0.5, S <- S exp(-lambda0 dt), and on a return S <- min(1, S exp(-lambda0 dt) + S_a),
+   lambda0 = 1.2e-5 / s, S_a = 0.32), or with ``return_reward="return"`` the true return
+   R = exp(-lambda0 * gap) of the observed gap between the visit and the return (the
+   survival model's decay over that gap, without its accumulation and its cap at 1, which
+   make S = 1 for any user who visits more often than about once a day).
 4. Major update every T_major = 60 simulated minutes [4.3]: mini-batches from the replay
    memory, Double-DQN regression of Q(s, a) on
-   y = r + gamma * Q'(s', argmax_{a'} Q(s', a')), gamma = 0.4: the online network picks a',
-   the target network Q' (synced every ``target_every`` gradient steps) evaluates it.
+   y = r + gamma * Q'(s', argmax_{a'} Q(s', a')), gamma = 0.4 (no future term for a
+   terminal transition): the online network picks a', the target network Q' (synced every
+   ``target_every`` gradient steps) evaluates it.
 5. Minor update every T_minor = 30 simulated minutes [4.5, DBGD]: the explore network
    W~ = W + dW, dW = alpha * U(-1, 1) * W elementwise (alpha = 0.1), ranks beside the current
    one; the two lists are merged by probabilistic interleaving (`interleave`) and each click
    is credited to the list that contributed the item (`credit`). If the explore network
    collected more clicks over the period, W <- W + eta * dW (eta = 0.05; ``dbgd_rule="paper"``
    takes the paper's literal W <- W + eta * W~). A new dW is drawn after every update.
-6. Offline pretraining [4.1]: `warm_start(logs)` stores the logged visits as transitions
-   (s' = the user's next logged visit, whose candidates are its logged shown items) and
-   takes major-update steps on them.
+6. Offline pretraining [4.1]: `warm_start(logs)` turns every logged visit into a transition
+   the same way (s' = the user's next logged visit, whose candidates are its logged shown
+   items; a logged ``churned`` ends the user; the visits still pending at the end of the
+   logs are completed by the users' first visits online), takes ``pretrain_epochs`` passes
+   of major-update steps over all logged transitions, then keeps the newest ``memory``.
 
 The paper's variants are flags, registered as agent names by `make_drn`: ``drn`` (DDQN + U +
 DBGD), ``drn:dn`` (no future reward, click reward only), ``drn:ddqn``, ``drn:ddqn+u``
-(+ activeness), ``drn:ddqn+u+eg`` (epsilon-greedy instead of DBGD), ``drn:ddqn+u+ucb``.
-Without DBGD there is no minor update: the agent pushes greedily and makes major updates.
+(+ activeness), ``drn:ddqn+r`` (+ the true return instead of the activeness),
+``drn:ddqn+u+eg`` (epsilon-greedy instead of DBGD), ``drn:ddqn+u+ucb``. Without DBGD there
+is no minor update: the agent pushes greedily and makes major updates.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,15 +62,119 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from drnsim._validate import int_at_least, non_negative, positive, probability
+from drnsim._validate import (
+    InvalidTypeError,
+    boolean,
+    int_at_least,
+    non_negative,
+    one_of,
+    positive,
+    probability,
+)
 from drnsim.agents.base import Every, Obs, unwrap_env
 from drnsim.agents.explorers import EpsilonGreedy, UCBExplorer, ranking
 from drnsim.agents.learned import StaticModelAgent
+from drnsim.agents.replay import TransitionReplay
 from drnsim.envs import scores_from_ranking
-from drnsim.features import batch_from_logs
-from drnsim.metrics import ActivenessTracker
+from drnsim.features import N_ITEM_DENSE, FeatureBatch, batch_from_logs, drn_action
+from drnsim.metrics import ACTIVENESS_DECAY, ActivenessTracker
 from drnsim.models.training import adam, resolve_device
-from drnsim.replay import NextVisitReplay
+
+RETURN_REWARDS = ("activeness", "return")
+DBGD_RULES = ("delta", "paper")
+
+
+@dataclass(frozen=True)
+class DRNConfig:
+    """Hyperparameters of `DRNAgent`; the defaults are the paper's (sec. 4-5) where it gives
+    them. Validated on construction: a bad value raises ValueError naming the field."""
+
+    future: bool = True
+    """Bootstrap from the next visit (DDQN, gamma > 0); False: DN, no future term."""
+    activeness: bool = True
+    """Add the return term beta * R to the reward (+U); False: clicks only."""
+    dbgd: bool = True
+    """Explore by DBGD with interleaved pushes (minor updates); False: greedy pushes."""
+    gamma: float = 0.4
+    """Discount of the next visit's value (paper 0.4); used when ``future``."""
+    beta: float = 0.05
+    """Weight of the return term R in the reward (paper 0.05); used when ``activeness``."""
+    return_reward: str = "activeness"
+    """R: "activeness", the paper's survival estimate S after the return; "return", the true
+    return exp(-lambda0 * gap) (0 when the user churns); see the module docstring."""
+    alpha: float = 0.1
+    """DBGD perturbation scale: dW = alpha * U(-1, 1) * W."""
+    eta: float = 0.05
+    """DBGD step towards a winning explore network."""
+    dbgd_rule: str = "delta"
+    """"delta": W <- W + eta dW; "paper": the paper's literal W <- W + eta W~."""
+    interleave_power: float = 3.0
+    """Probabilistic interleaving draws ranks with P proportional to 1 / rank^power."""
+    minor_minutes: float = 30.0
+    """Simulated minutes between minor (DBGD) updates."""
+    major_minutes: float = 60.0
+    """Simulated minutes between major (Double-DQN) updates."""
+    major_steps: int = 20
+    """Gradient steps per major update."""
+    batch_size: int = 32
+    """Transitions per gradient step (all their shown items are regressed)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    target_every: int = 40
+    """Gradient steps between target-network syncs."""
+    memory: int = 8192
+    """Completed transitions held by the replay memory (the newest)."""
+    pretrain_epochs: float = 3.0
+    """Passes over the logged transitions in `DRNAgent.warm_start` (0: none)."""
+    value_hidden: tuple[int, ...] = (128, 64)
+    """Hidden layer sizes of the value network V(s)."""
+    advantage_hidden: tuple[int, ...] = (128, 64)
+    """Hidden layer sizes of the advantage network A(s, a)."""
+
+    def __post_init__(self) -> None:
+        for name in ("future", "activeness", "dbgd"):
+            boolean(name, getattr(self, name))
+        probability("gamma", self.gamma)
+        for name in ("beta", "alpha", "pretrain_epochs"):
+            non_negative(name, getattr(self, name))
+        for name in ("eta", "interleave_power", "minor_minutes", "major_minutes", "lr"):
+            positive(name, getattr(self, name))
+        int_at_least("major_steps", self.major_steps, 0)
+        for name in ("batch_size", "target_every", "memory"):
+            int_at_least(name, getattr(self, name), 1)
+        one_of("return_reward", self.return_reward, RETURN_REWARDS)
+        one_of("dbgd_rule", self.dbgd_rule, DBGD_RULES)
+        for name in ("value_hidden", "advantage_hidden"):
+            sizes = getattr(self, name)
+            if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+                raise InvalidTypeError(f"{name} must be a sequence of integers >= 1, got "
+                                       f"{sizes!r}")
+            sizes = tuple(sizes)
+            for i, size in enumerate(sizes):
+                int_at_least(f"{name}[{i}]", size, 1)
+            object.__setattr__(self, name, tuple(int(h) for h in sizes))
+
+    @property
+    def discount(self) -> float:
+        """The gamma in effect: ``gamma`` with ``future``, else 0."""
+        return self.gamma if self.future else 0.0
+
+    @property
+    def return_weight(self) -> float:
+        """The beta in effect: ``beta`` with ``activeness``, else 0."""
+        return self.beta if self.activeness else 0.0
+
+    @classmethod
+    def from_kwargs(cls, base: DRNConfig | None = None, **changes: Any) -> DRNConfig:
+        """``base`` (default: the defaults) with some fields changed; an unknown keyword
+        raises TypeError naming it and the fields."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise TypeError(f"unexpected DRN keyword argument(s) {unknown}; DRNConfig fields: "
+                            f"{', '.join(names)}")
+        return dataclasses.replace(base or cls(), **changes)
+
 
 MINUTE = 60.0
 
@@ -148,76 +265,61 @@ def credit(source: np.ndarray, shown: np.ndarray, clicks: np.ndarray) -> np.ndar
 
 
 # ---------------------------------------------------------------------------------------
-def _check_drn_settings(**settings: Any) -> None:
-    """ValueError naming the first DRN hyperparameter outside its range."""
-    probability("gamma", settings.pop("gamma"))
-    for name in ("minor_minutes", "major_minutes", "lr"):
-        positive(name, settings.pop(name))
-    for name, low in (("major_steps", 0), ("batch_size", 1), ("target_every", 1),
-                      ("memory", 1)):
-        int_at_least(name, settings.pop(name), low)
-    for name, value in settings.items():
-        non_negative(name, value)
-
-
 class DRNAgent(StaticModelAgent):
     """The DRN agent over the `drn` Q-network (see the module docstring for the algorithm).
 
-    Flags: ``future`` (gamma > 0: DDQN; False: DN), ``activeness`` (beta > 0: +U), ``dbgd``
-    (minor updates by DBGD with interleaved pushes; False: greedy pushes, major updates
-    only). ``memory``: visits held by the replay memory; ``batch_size``: visits per gradient
-    step (all their shown items are regressed); ``major_steps``: gradient steps per major
-    update; ``pretrain_epochs``: passes over the logged transitions in `warm_start`.
-    ``device``: "cpu", "cuda" or "auto" (CUDA when available)."""
+    ``config``: a `DRNConfig`; keyword arguments override its fields (``DRNAgent(gamma=0.9)``).
+    ``seed``: with the world's seed, draws the initial weights, the DBGD perturbations and the
+    replay samples. ``device``: "cpu", "cuda" or "auto" (CUDA when available).
+    `replay_stats` tells what the learner got: visits, transitions completed, terminal,
+    visits pending, transitions in memory."""
 
     mode = "drn"
 
-    def __init__(self, future: bool = True, activeness: bool = True, dbgd: bool = True,
-                 gamma: float = 0.4, beta: float = 0.05, alpha: float = 0.1, eta: float = 0.05,
-                 dbgd_rule: str = "delta", interleave_power: float = 3.0,
-                 minor_minutes: float = 30.0, major_minutes: float = 60.0,
-                 major_steps: int = 20, batch_size: int = 32, lr: float = 1e-3,
-                 target_every: int = 40, memory: int = 8192, pretrain_epochs: float = 3.0,
-                 seed: int = 0, name: str | None = None, device: str = "cpu",
-                 **model_kwargs: Any):
-        if dbgd_rule not in ("delta", "paper"):
-            raise ValueError(f"dbgd_rule must be 'delta' or 'paper', got {dbgd_rule!r}")
-        _check_drn_settings(gamma=gamma, beta=beta, alpha=alpha, eta=eta,
-                            interleave_power=interleave_power, minor_minutes=minor_minutes,
-                            major_minutes=major_minutes, major_steps=major_steps,
-                            batch_size=batch_size, lr=lr, target_every=target_every,
-                            memory=memory, pretrain_epochs=pretrain_epochs)
+    def __init__(self, config: DRNConfig | None = None, seed: int = 0, name: str | None = None,
+                 device: str = "cpu", **overrides: Any):
+        self.cfg = DRNConfig.from_kwargs(config, **overrides)
         super().__init__("drn", seed=seed, name=name or "drn",
-                         device=str(resolve_device(device)), **model_kwargs)
-        self.dbgd = dbgd
-        self.gamma = gamma if future else 0.0
-        self.beta = beta if activeness else 0.0
-        self.alpha, self.eta, self.dbgd_rule = alpha, eta, dbgd_rule
-        self.interleave_power = interleave_power
-        self.minor_minutes, self.major_minutes = minor_minutes, major_minutes
-        self.major_steps, self.batch_size, self.lr = major_steps, batch_size, lr
-        self.target_every, self.memory, self.pretrain_epochs = target_every, memory, pretrain_epochs
+                         device=str(resolve_device(device)),
+                         value_hidden=self.cfg.value_hidden,
+                         advantage_hidden=self.cfg.advantage_hidden)
+        self.dbgd = self.cfg.dbgd
+        self.gamma, self.beta = self.cfg.discount, self.cfg.return_weight
 
     # -- setup -------------------------------------------------------------------------
     def bind(self, env: Any) -> None:
         """Build the online network W (`StaticModelAgent.bind`), its target copy, the
         optimiser, the replay memory, the activeness tracker and the update schedules."""
         super().bind(env)
+        cfg = self.cfg
         self.target = copy.deepcopy(self.model)
-        self.optimizer = adam(self.model.parameters(), lr=self.lr)
-        self.replay = NextVisitReplay(self.memory, self.config.n_users)
+        self.optimizer = adam(self.model.parameters(), lr=cfg.lr)
+        self.replay = self._new_replay(cfg.memory)
         self.activeness = ActivenessTracker(self.config.n_users)
         clock = unwrap_env(env).world.clock
-        self.minor = Every(self.minor_minutes * MINUTE, start=clock)
-        self.major = Every(self.major_minutes * MINUTE, start=clock)
+        self.minor = Every(cfg.minor_minutes * MINUTE, start=clock)
+        self.major = Every(cfg.major_minutes * MINUTE, start=clock)
         self.gradient_steps = 0
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2 ** 62)))
         self._source_of: Obs | None = None
         self.new_duel()
 
+    def _new_replay(self, capacity: int) -> TransitionReplay:
+        """Visits wait for the next one when the learner uses it (gamma > 0 bootstraps from
+        it, beta > 0 rewards the return); DN takes each visit as a transition at once."""
+        return TransitionReplay(capacity, self.config.n_users,
+                                wait=self.gamma > 0 or self.beta > 0, bootstrap=self.gamma > 0,
+                                next_fields=("state", "items", "dense", "mask", "time"))
+
+    def replay_stats(self) -> dict[str, int]:
+        """Counts of what the learner got (`TransitionReplay.stats`): ``visits`` recorded,
+        transitions ``completed`` and ``terminal``, visits ``pending`` (waiting for their
+        user's next visit), transitions ``in_memory``."""
+        return self.replay.stats()
+
     def new_duel(self) -> None:
         """Draw dW and build the explore network W~ = W + dW; reset the click credit."""
-        self.delta = perturbation(self.model.parameters(), self.alpha, self.generator)
+        self.delta = perturbation(self.model.parameters(), self.cfg.alpha, self.generator)
         self.explorer = copy.deepcopy(self.model)
         with torch.no_grad():
             for w, dw in zip(self.explorer.parameters(), self.delta, strict=True):
@@ -233,7 +335,7 @@ class DRNAgent(StaticModelAgent):
             return scores
         mask = obs["candidates"]["mask"]
         merged, source = interleave(scores, self.explorer.score(batch), mask,
-                                    self.config.slate_size, self.rng, self.interleave_power)
+                                    self.config.slate_size, self.rng, self.cfg.interleave_power)
         self._source = np.full(mask.shape, -1, dtype=np.int64)
         np.put_along_axis(self._source, merged, source, axis=1)
         self._source_of = obs
@@ -242,25 +344,34 @@ class DRNAgent(StaticModelAgent):
     # -- feedback ------------------------------------------------------------------------
     def observe(self, obs: Obs, action: np.ndarray, reward: np.ndarray,
                 info: dict[str, np.ndarray]) -> None:
-        """Credit the clicks to the dueling lists and store the visits (completing each
-        user's previous visit)."""
+        """Credit the clicks to the dueling lists and record the visits (each completes its
+        user's pending visit; a visit whose user churned is terminal)."""
         batch = self._features(obs)
         if self.dbgd and self._source_of is obs:
             self.duel_clicks += credit(self._source, info["shown"], info["clicks"])
-        self.remember(batch.state, batch.action, batch.candidate_mask, info["shown"],
-                      info["clicks"], info["user_id"], info["sim_time"])
+        users = np.asarray(info["user_id"])
+        churned = info.get("churned", np.zeros(len(users), dtype=bool))
+        self.remember(batch, info["shown"], info["clicks"], users, info["sim_time"],
+                      info["gap"], churned)
 
-    def remember(self, state: torch.Tensor, action: torch.Tensor, mask: torch.Tensor,
-                 shown: np.ndarray, clicks: np.ndarray, users: np.ndarray,
-                 times: np.ndarray) -> None:
-        """Store visits of distinct users; the activeness S right after each (re)visit is the
-        activeness reward of that user's previous transition, which this visit completes."""
+    def remember(self, batch: FeatureBatch, shown: np.ndarray, clicks: np.ndarray,
+                 users: np.ndarray, times: np.ndarray, gaps: np.ndarray,
+                 churned: np.ndarray) -> None:
+        """Record visits of distinct users (a `FeatureBatch` of their candidates, the shown
+        candidate indices and clicks (B, K), their times, gaps since the previous visit and
+        churn flags). The return term R of each user's previous visit comes from this one:
+        S right after it (activeness), or exp(-lambda0 gap) (the true return)."""
         users, times = np.asarray(users, dtype=np.int64), np.asarray(times, dtype=np.float64)
         s_after = self.activeness.visit(users, times)
-        self.replay.add(users, s_after, user=users, time=times, state=state.cpu().numpy(),
-                        action=action.cpu().numpy().astype(np.float16),
-                        mask=mask.cpu().numpy(), shown=np.asarray(shown, dtype=np.int64),
-                        clicks=np.asarray(clicks, dtype=np.float32))
+        returned = (s_after if self.cfg.return_reward == "activeness" else
+                    np.exp(-ACTIVENESS_DECAY * np.maximum(np.asarray(gaps, np.float64), 0.0)))
+        items = batch.item_fields[..., 1:].cpu().numpy().astype(np.int16)  # topic, provider
+        visits = {"state": batch.state.cpu().numpy(), "items": items,
+                  "dense": batch.dense[..., :N_ITEM_DENSE].cpu().numpy().astype(np.float16),
+                  "mask": batch.candidate_mask.cpu().numpy(),
+                  "shown": np.asarray(shown, dtype=np.int64),
+                  "clicks": np.asarray(clicks, dtype=np.float32), "user": users, "time": times}
+        self.replay.add(users, visits, returned, np.asarray(churned, dtype=bool))
 
     # -- updates -------------------------------------------------------------------------
     def update(self, sim_time: float) -> None:
@@ -271,7 +382,7 @@ class DRNAgent(StaticModelAgent):
         if minor:
             self.minor_update()
         if major:
-            self.major_update(self.major_steps)
+            self.major_update(self.cfg.major_steps)
         if self.dbgd and (minor or major):
             self.new_duel()
 
@@ -279,25 +390,28 @@ class DRNAgent(StaticModelAgent):
         """DBGD: if the explore network won the period's clicks, step W towards it."""
         current, explore = self.duel_clicks
         if explore > current:
-            dbgd_step(self.model.parameters(), self.delta, self.eta, self.dbgd_rule)
+            dbgd_step(self.model.parameters(), self.delta, self.cfg.eta, self.cfg.dbgd_rule)
         return bool(explore > current)
 
-    def _tensors(self, rows: dict[str, np.ndarray]) -> QInput:
-        def t(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-            return torch.as_tensor(x).to(self.device, dtype)
+    def _q_input(self, rows: dict[str, np.ndarray], prefix: str = "") -> QInput:
+        """The Q-network's input from stored visit columns (``prefix="next_"``: s')."""
+        def t(name: str, dtype: torch.dtype) -> torch.Tensor:
+            return torch.as_tensor(rows[prefix + name]).to(self.device, dtype)
 
-        return QInput(t(rows["state"], torch.float32), t(rows["action"], torch.float32),
-                      t(rows["mask"], torch.bool))
+        items = t("items", torch.long)
+        action = drn_action(items[..., 0], items[..., 1], t("dense", torch.float32), self.spec)
+        return QInput(t("state", torch.float32), action, t("mask", torch.bool))
 
-    def td_loss(self, rows: dict[str, np.ndarray], nxt: dict[str, np.ndarray]) -> torch.Tensor:
+    def td_loss(self, rows: dict[str, np.ndarray]) -> torch.Tensor:
         """Mean squared TD error over the shown items of a batch of transitions."""
         shown = torch.as_tensor(rows["shown"], device=self.device)
         valid = shown >= 0
         reward = (torch.as_tensor(rows["clicks"], device=self.device)
-                  + self.beta * torch.as_tensor(rows["activeness"], device=self.device)[:, None])
-        y = (double_dqn_target(self.model, self.target, reward, self._tensors(nxt), self.gamma)
-             if self.gamma > 0 else reward)
-        q = self.model(self._tensors(rows)).gather(1, shown.clamp_min(0))
+                  + self.beta * torch.as_tensor(rows["return_reward"],
+                                                device=self.device)[:, None])
+        y = (double_dqn_target(self.model, self.target, reward, self._q_input(rows, "next_"),
+                               self.gamma) if self.gamma > 0 else reward)
+        q = self.model(self._q_input(rows)).gather(1, shown.clamp_min(0))
         return F.mse_loss(q[valid], y[valid])
 
     def major_update(self, steps: int) -> None:
@@ -307,43 +421,62 @@ class DRNAgent(StaticModelAgent):
             return
         self.model.train()
         for _ in range(steps):
-            loss = self.td_loss(*self.replay.sample(self.batch_size, self.rng))
+            loss = self.td_loss(self.replay.sample(self.cfg.batch_size, self.rng))
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             self.gradient_steps += 1
-            if self.gradient_steps % self.target_every == 0:
+            if self.gradient_steps % self.cfg.target_every == 0:
                 self.target.load_state_dict(self.model.state_dict())
 
     # -- offline pretraining -------------------------------------------------------------
     def warm_start(self, logs: pd.DataFrame) -> None:
-        """Store the logged visits as transitions (per user in time order; the candidates of
-        a logged visit are its shown items) and take ``pretrain_epochs`` passes of major-update
-        steps over them; then sync the target network."""
+        """Turn every logged visit into a transition (in time order; the candidates of a
+        logged visit are its shown items; the optional ``churned`` column ends users), take
+        ``pretrain_epochs`` passes of major-update steps over all of them, keep the newest
+        ``memory`` and sync the target network. Visits still pending wait for their users'
+        first visits online."""
         batch = batch_from_logs(logs, self.spec, device=self.device)
         visits = logs.sort_values(["time", "visit_id", "position"], kind="stable") \
             .drop_duplicates("visit_id")  # the visit order of batch_from_logs
         n, k = self.spec.n_candidates, self.spec.slate_size
-        logged_n = batch.action.shape[1]
-        pad = n - logged_n
-        action = F.pad(batch.action, (0, 0, 0, pad))
+        logged_n = batch.candidate_mask.shape[1]
+        padded = dataclasses.replace(  # the candidate axis padded to N (remember reads these)
+            batch, item_fields=F.pad(batch.item_fields, (0, 0, 0, n - logged_n)),
+            dense=F.pad(batch.dense, (0, 0, 0, n - logged_n)),
+            candidate_mask=F.pad(batch.candidate_mask, (0, n - logged_n)))
         logged = batch.candidate_mask.cpu().numpy()
-        mask = torch.as_tensor(np.pad(logged, ((0, 0), (0, pad))))
-        shown = np.where(logged, np.arange(logged_n), -1)[:, :k]
-        clicks = batch.labels.cpu().numpy()[:, :k]
-        shown = np.pad(shown, ((0, 0), (0, k - shown.shape[1])), constant_values=-1)
-        clicks = np.pad(clicks, ((0, 0), (0, k - clicks.shape[1])))
-        users, times = visits["user_id"].to_numpy(), visits["time"].to_numpy(np.float64)
-        rounds = visits.groupby("user_id").cumcount().to_numpy()  # distinct users per round
-        for r in range(int(rounds.max()) + 1):
-            sel = np.flatnonzero(rounds == r)
-            idx = torch.as_tensor(sel, device=self.device)
-            self.remember(batch.state[idx], action[idx], mask[idx], shown[sel], clicks[sel],
-                          users[sel], times[sel])
-        steps = math.ceil(self.pretrain_epochs * len(self.replay) / self.batch_size)
-        self.major_update(steps)
+        shown = np.pad(np.where(logged, np.arange(logged_n), -1)[:, :k],
+                       ((0, 0), (0, max(k - logged_n, 0))), constant_values=-1)
+        clicks = np.pad(batch.labels.cpu().numpy()[:, :k], ((0, 0), (0, max(k - logged_n, 0))))
+        users = visits["user_id"].to_numpy(np.int64)
+        churned = (visits["churned"].to_numpy().astype(bool) if "churned" in visits
+                   else np.zeros(len(visits), dtype=bool))
+        self.replay = self._new_replay(max(self.cfg.memory, len(visits)))
+        for sel in distinct_user_runs(users):
+            rows = torch.as_tensor(sel, device=self.device)
+            self.remember(padded.index(rows), shown[sel], clicks[sel], users[sel],
+                          visits["time"].to_numpy(np.float64)[sel],
+                          visits["gap"].to_numpy(np.float64)[sel], churned[sel])
+        self.major_update(math.ceil(self.cfg.pretrain_epochs * len(self.replay)
+                                    / self.cfg.batch_size))
+        self.replay.memory.resize(self.cfg.memory)
         self.target.load_state_dict(self.model.state_dict())
         self.new_duel()
+
+
+def distinct_user_runs(users: np.ndarray) -> list[np.ndarray]:
+    """Split a time-ordered sequence of visits into consecutive runs of distinct users (a run
+    ends before a user's second visit), as index arrays: each run can be recorded at once."""
+    runs, start, seen = [], 0, set()
+    for i, user in enumerate(users.tolist()):
+        if user in seen:
+            runs.append(np.arange(start, i))
+            start, seen = i, set()
+        seen.add(user)
+    if start < len(users):
+        runs.append(np.arange(start, len(users)))
+    return runs
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,6 +485,7 @@ DRN_VARIANTS: dict[str, dict[str, Any]] = {
     "drn:dn": dict(future=False, activeness=False, explore=None),
     "drn:ddqn": dict(future=True, activeness=False, explore=None),
     "drn:ddqn+u": dict(future=True, activeness=True, explore=None),
+    "drn:ddqn+r": dict(future=True, activeness=True, explore=None, return_reward="return"),
     "drn:ddqn+u+eg": dict(future=True, activeness=True, explore="egreedy"),
     "drn:ddqn+u+ucb": dict(future=True, activeness=True, explore="ucb"),
 }
@@ -361,7 +495,8 @@ def make_drn(variant: str = "drn", epsilon: float = 0.1, c: float = 0.5, seed: i
              name: str | None = None, **kwargs: Any) -> Any:
     """The DRN agent of a paper variant (`DRN_VARIANTS`); the ``+eg`` / ``+ucb`` variants wrap
     the greedy DDQN+U agent in `EpsilonGreedy` (``epsilon``) / `UCBExplorer` (``c``).
-    Other keyword arguments go to `DRNAgent` and override the variant's flags."""
+    Other keyword arguments are `DRNConfig` fields (validated, naming the field; an unknown
+    one raises TypeError) and override the variant's flags."""
     if variant not in DRN_VARIANTS:
         raise ValueError(f"unknown DRN variant {variant!r}; known: {', '.join(DRN_VARIANTS)}")
     flags = dict(DRN_VARIANTS[variant])
@@ -376,5 +511,5 @@ def make_drn(variant: str = "drn", epsilon: float = 0.1, c: float = 0.5, seed: i
     return DRNAgent(seed=seed, name=name, **flags)
 
 
-__all__ = ["DRNAgent", "DRN_VARIANTS", "QInput", "credit", "dbgd_step", "double_dqn_target",
-           "interleave", "make_drn", "perturbation"]
+__all__ = ["DRNAgent", "DRNConfig", "DRN_VARIANTS", "QInput", "credit", "dbgd_step",
+           "distinct_user_runs", "double_dqn_target", "interleave", "make_drn", "perturbation"]

@@ -5,7 +5,14 @@ Both score candidates with a `drnsim.models` ranking model (click logits, higher
 The online agent keeps the impressions it served as `FeatureBatch` rows (N = the K shown
 items, labels = clicks, the schema `drnsim.features.batch_from_logs` gives logs) and every
 ``period_hours`` of simulated time fine-tunes the model on a sliding window of the last
-``window_hours`` of impressions, the warm-start logs included while they are recent.
+``window_hours`` of impressions, the warm-start logs included while they are recent: one
+epoch over the whole window by default, its newest visits included (no hold-out; early
+stopping needs several epochs to mean anything).
+
+Seeds: `bind` draws the model's initial weights and the trainer's seed from the agent's
+``seed`` and the world's seed (`BaseAgent.rng`), through `drnsim.models.seeded_torch`: two
+agent seeds start from different weights, equal seeds from equal ones, and torch's global
+random state is never touched.
 """
 
 from __future__ import annotations
@@ -37,17 +44,21 @@ class StaticModelAgent(BaseAgent):
         check_fit_keywords(fit_kwargs or {})
         resolve_device(device)
         self.model_name, self.model_kwargs = model, model_kwargs
-        self.fit_kwargs = {"seed": seed, "device": device, **(fit_kwargs or {})}
+        self.fit_options = {"device": device, **(fit_kwargs or {})}
         self.device = device
         self.model = None
 
     mode = "static"
 
     def bind(self, env: Any) -> None:
+        """Build the model, its initial weights drawn from (agent seed, world seed); the
+        trainer's seed too, unless ``fit_kwargs`` give one."""
         super().bind(env)
         self.spec = FeatureSpec.from_config(self.config)
-        torch.manual_seed(self.seed)
-        self.model = make_model(self.model_name, self.spec, **self.model_kwargs).to(self.device)
+        init_seed, train_seed = (int(s) for s in self.rng.integers(2 ** 62, size=2))
+        self.model = make_model(self.model_name, self.spec, seed=init_seed,
+                                **self.model_kwargs).to(self.device)
+        self.fit_kwargs = {"seed": train_seed, **self.fit_options}
 
     def warm_start(self, logs: pd.DataFrame) -> None:
         self.model.fit(logs, **self.fit_kwargs)
@@ -65,8 +76,9 @@ class StaticModelAgent(BaseAgent):
 
 class OnlineModelAgent(StaticModelAgent):
     """``online:<model>``: warm-started like the static agent, then every ``period_hours``
-    refitted (``update_kwargs``, by default one epoch continuing from the current weights) on
-    the impressions of the last ``window_hours``."""
+    refitted (``update_kwargs``, by default one epoch continuing from the current weights,
+    without a held-out split: ``valid_fraction`` defaults to 0 for one epoch and to the
+    trainer's 0.1 for more) on the impressions of the last ``window_hours``."""
 
     mode = "online"
 
@@ -78,11 +90,14 @@ class OnlineModelAgent(StaticModelAgent):
         positive("window_hours", window_hours)
         check_fit_keywords(update_kwargs or {}, "update_kwargs")
         self.period_hours, self.window_hours = period_hours, window_hours
-        self.update_kwargs = {**self.fit_kwargs, "epochs": 1, **(update_kwargs or {})}
+        self.refit_kwargs = {"epochs": 1, **(update_kwargs or {})}
         self.buffer: list[tuple[np.ndarray, FeatureBatch]] = []  # (visit times, batch)
 
     def bind(self, env: Any) -> None:
         super().bind(env)
+        refit = {**self.fit_kwargs, **self.refit_kwargs}
+        refit.setdefault("valid_fraction", 0.0 if refit["epochs"] == 1 else 0.1)
+        self.update_kwargs = refit
         self.buffer = []
         self.schedule = Every(self.period_hours * HOUR, start=env.unwrapped.world.clock)
 

@@ -6,7 +6,11 @@
 Action: one score in [-1, 1] per candidate; the env shows the K best in descending order, ties
 to the lower index, padded candidates never. Reward: the visit's clicks. Step info: `shown`
 (K candidate indices), `clicks` (K bools), `dwell` (K float32 seconds read per click, 0 where
-not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`.
+not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`, and
+`churned` (bool): this visit's user left the world after it and will never visit again. It is
+the per-user `terminated` of the user's own MDP (the end of the user's sequence of visits),
+revealed when it happens; it carries nothing hidden beyond what the missing next visit would
+reveal later (docs/design_drn.md).
 """
 
 from __future__ import annotations
@@ -226,7 +230,8 @@ class _WorldRunner:
         k = self.config.slate_size
         nothing_shown = (np.full((self.batch_size, k), -1, dtype=np.int64),
                          np.zeros((self.batch_size, k), dtype=bool),
-                         np.zeros((self.batch_size, k), dtype=np.float32))
+                         np.zeros((self.batch_size, k), dtype=np.float32),
+                         np.zeros(self.batch_size, dtype=bool))
         return self.obs, _info(self.batch, *nothing_shown)
 
     def _advance(self) -> bool:
@@ -250,7 +255,7 @@ class _WorldRunner:
         clicks, dwell = self.world.feedback(batch, shown)
         self.served = (batch, shown, clicks)
         reward = clicks.sum(axis=1).astype(np.float64)
-        info = _info(batch, shown, clicks, dwell)
+        info = _info(batch, shown, clicks, dwell, self.world.users.churned[batch.users])
         if not self._advance():  # all but a handful of users churned: the world is over
             return self.obs, reward, True, False, info
         return self.obs, reward, False, self.truncated, info
@@ -279,11 +284,13 @@ class _WorldRunner:
 class _PrefetchedVisits(_WorldRunner):
     """One visit per step, served from micro-batches of `batch_size` visits.
 
-    Each step ranks its visit's slate and serves it (`World.serve` on that row: its clicks,
-    dwell and satisfaction); the micro-batch's consequences are applied (`World.commit`)
-    when it is used up. The users of a micro-batch are distinct, so each user's state is
-    exact; item popularity lags by at most the micro-batch's span. A single env with
-    prefetch P therefore reproduces the vector env with P slots given the same actions.
+    Each step ranks its visit's slate, serves it (`World.serve` on that row: its clicks,
+    dwell and satisfaction) and applies the visit's consequences for its user (`World.commit`
+    on that row: engagement, history, next visit or churn, so that `churned` is known at the
+    step); the items' click counters take the micro-batch's clicks when it is used up. The
+    users of a micro-batch are distinct, so each user's state is exact; item popularity lags
+    by at most the micro-batch's span. A single env with prefetch P therefore reproduces the
+    vector env with P slots given the same actions.
     """
 
     def _advance(self) -> bool:
@@ -294,7 +301,6 @@ class _PrefetchedVisits(_WorldRunner):
         self.shown = np.full((b, k), -1, dtype=np.int64)
         self.items = np.full((b, k), -1, dtype=np.int64)
         self.clicks = np.zeros((b, k), dtype=bool)
-        self.satisfaction = np.zeros((b, k))
         batch = self.batch
         # Python numbers for the step infos, and the observation's leaves for its rows
         self._scalars = list(zip(batch.users.tolist(), batch.visit_ids.tolist(),
@@ -322,17 +328,19 @@ class _PrefetchedVisits(_WorldRunner):
         rows = slice(j, j + 1)
         shown = _slates(action, shape, batch.mask[rows], self.config.slate_size, validate)
         items, clicks, dwell, satisfaction = self.world.serve(batch, shown, rows)
-        self.shown[j], self.items[j] = shown[0], items[0]
-        self.clicks[j], self.satisfaction[j] = clicks[0], satisfaction[0]
+        current = batch.rows(rows)
+        self.world.commit(current, items, clicks, satisfaction, popularity=False)
+        self.shown[j], self.items[j], self.clicks[j] = shown[0], items[0], clicks[0]
         self.served = (batch, rows, shown, clicks)
         user, visit, time, gap = self._scalars[j]
         info = {"shown": shown[0], "clicks": clicks[0], "dwell": dwell[0], "user_id": user,
-                "visit_id": visit, "sim_time": time, "gap": gap}
+                "visit_id": visit, "sim_time": time, "gap": gap,
+                "churned": bool(self.world.users.churned[user])}
         reward = float(clicks.sum())
         if j + 1 < self.batch_size:
             self.row = j + 1
             return self._obs_row(self.row), reward, False, self._row_truncated(), info
-        self.world.commit(batch, self.items, self.clicks, self.satisfaction)
+        self.world.count_clicks(batch, self.items, self.clicks)
         if not self._advance():
             return self._obs_row(j), reward, True, False, info
         return self._obs_row(0), reward, False, self._row_truncated(), info
@@ -347,11 +355,11 @@ class _PrefetchedVisits(_WorldRunner):
         return bool(self.batch.times[self.row] >= self.world.horizon)
 
 
-def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray,
-          dwell: np.ndarray) -> dict[str, np.ndarray]:
+def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray, dwell: np.ndarray,
+          churned: np.ndarray) -> dict[str, np.ndarray]:
     return {"shown": shown, "clicks": clicks, "dwell": dwell, "user_id": batch.users.copy(),
             "visit_id": batch.visit_ids.copy(), "sim_time": batch.times.copy(),
-            "gap": batch.gaps.copy()}
+            "gap": batch.gaps.copy(), "churned": churned}
 
 
 def _row(tree: Any, j: int) -> Any:

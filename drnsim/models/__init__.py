@@ -6,8 +6,6 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-import torch
-
 from drnsim import _validate
 from drnsim.features import FeatureSpec
 from drnsim.metrics import auc, gauc
@@ -28,7 +26,7 @@ from drnsim.models.mimn import MIMN
 from drnsim.models.neural_cf import NeuralCF
 from drnsim.models.nfm import NFM
 from drnsim.models.pnn import PNN
-from drnsim.models.training import NonFiniteLossError, TrainingHistory, fit
+from drnsim.models.training import NonFiniteLossError, TrainingHistory, fit, seeded_torch
 from drnsim.models.wide_deep import WideDeep
 
 MODELS: dict[str, type[RankingModel]] = {
@@ -61,9 +59,9 @@ def check_model_keywords(name: str, kwargs: dict[str, Any]) -> None:
 
 def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
                **kwargs: Any) -> RankingModel:
-    """Build model `name` sized by `spec`; parameters are initialised from `seed` (the global
-    torch RNG is left as it was) unless seed is None. Keywords are checked first
-    (`check_model_keywords`)."""
+    """Build model `name` sized by `spec`; parameters are initialised from `seed` (torch's
+    global random state is left as it was: `seeded_torch`), or from torch's global generator
+    when seed is None. Keywords are checked first (`check_model_keywords`)."""
     check_model_keywords(name, kwargs)
     if not isinstance(spec, FeatureSpec):
         raise _validate.InvalidTypeError(f"spec must be a drnsim.features.FeatureSpec, got "
@@ -72,8 +70,7 @@ def make_model(name: str, spec: FeatureSpec, seed: int | None = 0,
         seed = _validate.seed("seed", seed)
     if seed is None:
         return MODELS[name](spec, **kwargs)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch(seed):
         return MODELS[name](spec, **kwargs)
 
 

@@ -12,6 +12,7 @@ from drnsim.features import FeatureBatch, FeatureSpec
 from drnsim.models.base import RankingModel
 from drnsim.models.fm import FM
 from drnsim.models.layers import MLP, FieldEmbedder, FirstOrder
+from drnsim.models.training import seeded_torch
 
 
 class FNN(RankingModel):
@@ -37,7 +38,8 @@ class FNN(RankingModel):
         """Stage 1: train an FM on the training split and copy its embeddings."""
         if self.initialised_from_fm:
             return
-        fm = FM(self.spec, self.embed.dim)
+        with seeded_torch(fit_kwargs.get("seed", 0)):  # like make_model("fm", seed=seed)
+            fm = FM(self.spec, self.embed.dim)
         fm.fit(train, **fit_kwargs)
         self.init_from_fm(fm)
 

@@ -15,6 +15,7 @@ from torch import nn
 from drnsim.features import FeatureBatch, FeatureSpec
 from drnsim.models.base import RankingModel
 from drnsim.models.layers import MLP
+from drnsim.models.training import seeded_torch
 
 VARIANTS = ("neumf", "gmf", "mlp")
 
@@ -76,8 +77,9 @@ class NeuralCF(RankingModel):
         only, so that an online refit continues from the trained NeuMF."""
         if self.variant != "neumf" or not self.pretrain or self.pretrained:
             return
-        gmf = NeuralCF(self.spec, self.dim, self.mlp_hidden, "gmf")
-        mlp = NeuralCF(self.spec, self.dim, self.mlp_hidden, "mlp")
+        with seeded_torch(fit_kwargs.get("seed", 0)):
+            gmf = NeuralCF(self.spec, self.dim, self.mlp_hidden, "gmf")
+            mlp = NeuralCF(self.spec, self.dim, self.mlp_hidden, "mlp")
         gmf.fit(train, **fit_kwargs)
         mlp.fit(train, **fit_kwargs)
         self.load_pretrained(gmf, mlp)

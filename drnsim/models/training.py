@@ -1,11 +1,13 @@
 """The trainer shared by every model: logged impressions -> binary cross-entropy on clicks
 (+ the model's auxiliary loss), Adam, early stopping on a held-out split of the latest visits,
-seeded. A non-finite loss stops training with the step and batch that produced it."""
+seeded without touching torch's global random state (`seeded_torch`). A non-finite loss stops
+training with the step and batch that produced it."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,23 @@ class TrainingHistory:
         return pd.DataFrame({"epoch": range(n), "train_loss": self.train_loss,
                              "valid_loss": self.valid_loss + [np.nan] * (n - len(self.valid_loss)),
                              "valid_auc": self.valid_auc + [np.nan] * (n - len(self.valid_auc))})
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run a block whose torch random draws (layer initialisation, dropout, sampled
+    negatives) all come from ``seed``, and leave torch's global random state as it was.
+    Layers draw from torch's default generators only (their constructors take no generator),
+    so the block forks them (`torch.random.fork_rng`, CPU and the current CUDA device) and
+    loads the state of a local generator seeded with ``seed``; on exit the caller's state is
+    restored, whatever the block drew."""
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.set_rng_state(torch.Generator().manual_seed(seed).get_state())
+        for device in cuda:
+            torch.cuda.default_generators[device].set_state(
+                torch.Generator(f"cuda:{device}").manual_seed(seed).get_state())
+        yield
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -175,10 +194,19 @@ def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: 
     full.validate(model.spec)
     train, valid = split_by_time(full, valid_fraction)
     model.to(dev)
-    torch.manual_seed(seed)
-    model.prepare(train, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                  seed=seed, device=dev, weight_decay=weight_decay)
-    torch.manual_seed(seed)
+    with seeded_torch(seed):
+        model.prepare(train, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                      seed=seed, device=dev, weight_decay=weight_decay)
+    with seeded_torch(seed):
+        return _train(model, train, valid, epochs, batch_size, lr, patience, seed, dev,
+                      progress, weight_decay)
+
+
+def _train(model: RankingModel, train: FeatureBatch, valid: FeatureBatch | None, epochs: int,
+           batch_size: int, lr: float, patience: int, seed: int, dev: torch.device,
+           progress: bool, weight_decay: float) -> TrainingHistory:
+    """The epochs of `fit` (Adam, early stopping on ``valid``'s loss, or on the training
+    loss without it; the best epoch's parameters are kept)."""
     optimizer = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     history = TrainingHistory(max_epochs=epochs)
     best, best_state, bad = float("inf"), None, 0
