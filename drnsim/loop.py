@@ -12,7 +12,7 @@ metrics and their formulas.
 
 `pre_period` is the one logged pre-period of a seed: a single rollout of the logging policy
 that both writes the logs and leaves the world every agent continues from, so the logs are
-exactly the visits of that world (docs/design_drn.md). `compare` runs it once per seed and
+exactly the visits of that world (docs/design.md section 12). `compare` runs it once per seed and
 gives each agent its own copy of the world (`PrePeriod.fork`).
 """
 

@@ -1,6 +1,6 @@
 """DRN: the deep reinforcement learning news recommender of Zheng et al., "DRN: A Deep
 Reinforcement Learning Framework for News Recommendation", WWW 2018 (docs/design.md section 5;
-the transitions: docs/design_drn.md).
+the transitions: docs/design.md section 12).
 
 The algorithm, top to bottom (paper sections in brackets); every hyperparameter is a field of
 `DRNConfig`:

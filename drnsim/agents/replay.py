@@ -1,5 +1,5 @@
 """The DRN agent's replay memory: every visit becomes exactly one transition
-(docs/design_drn.md; Zheng et al. 2018, sec. 4.3 "memory").
+(docs/design.md section 12; Zheng et al. 2018, sec. 4.3 "memory").
 
 * `ReplayMemory`: a FIFO ring buffer of rows of named numpy fields. Once ``capacity`` rows are
   held, each push overwrites the oldest ones, so memory stays bounded however long the run.

@@ -10,7 +10,7 @@ not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`
 `churned` (bool): this visit's user left the world after it and will never visit again. It is
 the per-user `terminated` of the user's own MDP (the end of the user's sequence of visits),
 revealed when it happens; it carries nothing hidden beyond what the missing next visit would
-reveal later (docs/design_drn.md).
+reveal later (docs/design.md section 12).
 """
 
 from __future__ import annotations
