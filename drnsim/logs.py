@@ -43,30 +43,142 @@ by a learner).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from drnsim import _validate
-from drnsim.config import DAY, WorldConfig
-from drnsim.features import (
-    LOG_HISTORY,
-    LOG_POP,
-    LOG_PROVIDER_CLICKS,
-    LOG_TOPIC_CLICKS,
-    LOG_USER,
-    FeatureBatch,
-    FeatureSpec,
-    batch_from_logs,
-    iterate_batches,
-)
+from drnsim.config import DAY, WINDOW_NAMES, WorldConfig
 from drnsim.results import atomic_path
 
 _LIST_SEP = " "
+
+# ---------------------------------------------------------------------------------------
+# The logs schema (one row per shown item) and its checks
+LOG_POP = tuple(f"pop_{w}" for w in WINDOW_NAMES)
+LOG_TOPIC_CLICKS = tuple(f"topic_clicks_{w}" for w in WINDOW_NAMES)
+LOG_PROVIDER_CLICKS = tuple(f"provider_clicks_{w}" for w in WINDOW_NAMES)
+LOG_USER = ("user_age", "user_gender", "user_region", "user_device")
+LOG_HISTORY = ("hist_item_id", "hist_topic", "hist_provider", "hist_age")
+LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "topic",
+                "provider", "item_age") + LOG_POP + LOG_TOPIC_CLICKS + LOG_PROVIDER_CLICKS
+               + LOG_USER + ("hour", "weekday", "since_last_visit", "history_length")
+               + LOG_HISTORY)
+"""The columns `drnsim.features.batch_from_logs` reads (the module docstring documents them);
+others are ignored."""
+
+
+#: The logging policy's probabilities (`drnsim.logs`): optional for training, read by
+#: `drnsim.ope`; `check_logs` checks the ones present.
+LOG_PROBABILITIES = ("propensity", "prefix_propensity", "slate_propensity")
+
+
+def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
+    """ValueError naming what is wrong with a logs frame: missing columns (those of `LOG_COLUMNS`
+    and the extra ones in ``require``), missing values, clicks outside {0, 1}, negative
+    positions, dwell (optional) that is not a finite number >= 0, churned (optional) that is not
+    0/1 for the whole visit or is followed by another visit of the same user, two rows for one
+    (visit, position), and, where present, the logging policy's probabilities
+    (`LOG_PROBABILITIES`) outside (0, 1], a negative `propensity_se`, a `logging_epsilon`
+    outside [0, 1] or a prefix probability that grows down the slate (`drnsim.ope` checks more:
+    whole slates, candidates)."""
+    if not isinstance(logs, pd.DataFrame):
+        raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
+    if len(logs) == 0:
+        raise ValueError("the logs are empty: collect some impressions first")
+    needed = list(LOG_COLUMNS) + [c for c in require if c not in LOG_COLUMNS]
+    missing = [c for c in needed if c not in logs.columns]
+    if missing:
+        raise ValueError(f"the logs lack the columns {missing}; the columns needed are "
+                         f"{needed} (see drnsim.logs)")
+    scalar = [c for c in LOG_COLUMNS if c not in LOG_HISTORY]
+    holes = [c for c in scalar if logs[c].isna().any()]
+    if holes:
+        raise ValueError(f"the logs have missing values (NaN) in the columns {holes}")
+    clicks = logs["click"].to_numpy()
+    if not np.isin(clicks, (0, 1)).all():
+        raise ValueError(f"logs column 'click' must hold 0 or 1, got "
+                         f"{sorted(set(clicks[~np.isin(clicks, (0, 1))].tolist()))[:5]}")
+    positions = logs["position"].to_numpy()
+    if (positions < 0).any() or (positions != np.round(positions)).any():
+        raise ValueError("logs column 'position' must hold whole numbers >= 0 (0 = top)")
+    if "dwell" in logs.columns:  # optional: seconds read per click
+        dwell = pd.to_numeric(logs["dwell"], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(dwell) | (dwell < 0)
+        if bad.any():
+            raise ValueError(f"logs column 'dwell' must hold finite seconds >= 0, got "
+                             f"{logs['dwell'].to_numpy()[bad][:5].tolist()}")
+    if "churned" in logs.columns:  # optional: the visit's user left the world after it
+        _check_churned(logs)
+    repeated = logs.duplicated(["visit_id", "position"])
+    if repeated.any():
+        first = logs.iloc[int(np.argmax(repeated.to_numpy()))]
+        raise ValueError(f"the logs have two rows for visit_id {first['visit_id']} at position "
+                         f"{first['position']}: "
+                         "each (visit_id, position) must occur once")
+    _check_probabilities(logs)
+
+
+def first_bad(logs: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> None:
+    """ValueError naming the column, the first offending value and its visit (and
+    position, for a logs frame)."""
+    if bad.any():
+        row = logs.iloc[int(np.argmax(bad))]
+        where = f" position {row['position']}" if "position" in row else ""
+        value = row[column].item() if hasattr(row[column], "item") else row[column]
+        raise ValueError(f"logs column {column!r} {rule}, got {value!r} at visit_id "
+                         f"{row['visit_id']}{where}")
+
+
+def _check_probabilities(logs: pd.DataFrame) -> None:
+    """The logging-probability columns of `check_logs`, where present."""
+    for column in LOG_PROBABILITIES:
+        if column in logs:
+            p = pd.to_numeric(logs[column], errors="coerce").to_numpy(np.float64)
+            first_bad(logs, ~((p > 0) & (p <= 1)), column,
+                       "must hold probabilities in (0, 1] (the logging policy's probability "
+                       "of what it showed; 0 means it could not have shown it)")
+    if "propensity_se" in logs:
+        se = pd.to_numeric(logs["propensity_se"], errors="coerce").to_numpy(np.float64)
+        first_bad(logs, ~(se >= 0), "propensity_se", "must hold standard errors >= 0")
+    if "logging_epsilon" in logs:
+        eps = pd.to_numeric(logs["logging_epsilon"], errors="coerce").to_numpy(np.float64)
+        first_bad(logs, ~np.isnan(eps) & ~((eps >= 0) & (eps <= 1)), "logging_epsilon",
+                   "must hold probabilities in [0, 1] (NaN: not an epsilon-uniform mixture)")
+    if "prefix_propensity" not in logs:
+        return
+    ordered = logs.sort_values(["visit_id", "position"], kind="stable")
+    prefix = ordered["prefix_propensity"].to_numpy(np.float64)
+    same_visit = ordered["visit_id"].to_numpy()[1:] == ordered["visit_id"].to_numpy()[:-1]
+    grows = np.zeros(len(ordered), dtype=bool)
+    grows[1:] = same_visit & (prefix[1:] > prefix[:-1] * (1 + 1e-9))
+    first_bad(ordered, grows, "prefix_propensity",
+               "must not grow down a slate (P(s_1..s_k) >= P(s_1..s_k+1))")
+
+
+def _check_churned(logs: pd.DataFrame) -> None:
+    """The churned column holds 0/1, one value per visit, and no user visits after churning."""
+    churned = logs["churned"].to_numpy()
+    if not np.isin(churned, (0, 1)).all():
+        raise ValueError(f"logs column 'churned' must hold 0 or 1 (or bools), got "
+                         f"{logs['churned'][~np.isin(churned, (0, 1))].tolist()[:5]}")
+    mixed = logs.groupby("visit_id")["churned"].nunique() > 1
+    if mixed.any():
+        raise ValueError(f"logs column 'churned' differs between the rows of visit_id "
+                         f"{mixed.index[mixed.to_numpy()][0]}; it is one value per visit")
+    visits = logs.drop_duplicates("visit_id")
+    left = visits[visits["churned"].astype(bool)].groupby("user_id")["time"].min()
+    after = visits["time"] > visits["user_id"].map(left)
+    if after.any():
+        late = visits[after.to_numpy()].iloc[0]
+        raise ValueError(f"logs column 'churned': user {late['user_id']} churned at time "
+                         f"{left[late['user_id']]} but visits again at {late['time']} "
+                         f"(visit_id {late['visit_id']})")
+
+
 
 
 CANDIDATE_COLUMNS = (("visit_id", "candidate_index", "item_id", "topic", "provider", "item_age")
@@ -299,14 +411,6 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     return (logs, logger.candidates_table()) if candidates else logs
 
 
-def logs_to_batches(logs: pd.DataFrame | FeatureBatch, spec: FeatureSpec, batch_size: int = 256,
-                    shuffle: bool = True, seed: int = 0,
-                    device: str | torch.device = "cpu") -> Iterator[FeatureBatch]:
-    """Mini-batches of visits (N = shown items, labels = clicks); `shuffle` is seeded."""
-    full = logs if isinstance(logs, FeatureBatch) else batch_from_logs(logs, spec)
-    return iterate_batches(full, batch_size, shuffle, seed, device)
-
-
 def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
     """Write logs as Parquet (.parquet) or CSV (.csv, lists space-separated), atomically."""
     path = Path(path)
@@ -340,5 +444,6 @@ def load_logs(path: str | Path) -> pd.DataFrame:
     return df
 
 
-__all__ = ["CANDIDATE_COLUMNS", "collect_logs", "load_logs", "logging_policy", "logs_to_batches",
-           "save_logs"]
+__all__ = ["CANDIDATE_COLUMNS", "LOG_COLUMNS", "LOG_HISTORY", "LOG_POP", "LOG_PROBABILITIES",
+           "LOG_PROVIDER_CLICKS", "LOG_TOPIC_CLICKS", "LOG_USER", "ImpressionLogger",
+           "check_logs", "collect_logs", "first_bad", "load_logs", "logging_policy", "save_logs"]

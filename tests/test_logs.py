@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from drnsim.config import WorldConfig
-from drnsim.features import FeatureSpec, batch_from_logs
-from drnsim.logs import collect_logs, load_logs, logs_to_batches, save_logs
+from drnsim.features import FeatureSpec, batch_from_logs, logs_to_batches
+from drnsim.logs import collect_logs, load_logs, save_logs
 
 CFG = WorldConfig(n_users=300)
 

@@ -17,8 +17,15 @@ import pytest
 import drnsim.ope as ope
 from drnsim.agents import make_agent
 from drnsim.config import DAY, WorldConfig
-from drnsim.features import LOG_HISTORY, LOG_POP, LOG_PROVIDER_CLICKS, LOG_TOPIC_CLICKS
-from drnsim.logs import CANDIDATE_COLUMNS, collect_logs, save_logs
+from drnsim.logs import (
+    CANDIDATE_COLUMNS,
+    LOG_HISTORY,
+    LOG_POP,
+    LOG_PROVIDER_CLICKS,
+    LOG_TOPIC_CLICKS,
+    collect_logs,
+    save_logs,
+)
 from drnsim.metrics import mean_ci, retention, t_quantile_975
 from drnsim.ope.estimators import ESTIMATORS, SlateFeedback, pi_weights
 from drnsim.policies import (

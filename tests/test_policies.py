@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from drnsim.agents import make_agent
-from drnsim.features import check_logs
-from drnsim.logs import CANDIDATE_COLUMNS, collect_logs, load_logs, save_logs
+from drnsim.logs import CANDIDATE_COLUMNS, check_logs, collect_logs, load_logs, save_logs
 from drnsim.policies import (
     EpsilonGreedyPolicy,
     EpsilonMixture,

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 
 from drnsim.config import WorldConfig
-from drnsim.features import (
+from drnsim.features import visit_observation
+from drnsim.logs import (
+    CANDIDATE_COLUMNS,
     LOG_POP,
     LOG_PROVIDER_CLICKS,
     LOG_TOPIC_CLICKS,
     check_logs,
     first_bad,
-    visit_observation,
 )
-from drnsim.logs import CANDIDATE_COLUMNS
 
 #: Per-slot columns of the logging policy's probabilities, copied into (n, K) arrays.
 SLOT_COLUMNS = ("propensity", "propensity_se", "prefix_propensity", "greedy_candidate_index")

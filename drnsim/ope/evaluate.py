@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from drnsim.config import WorldConfig
-from drnsim.features import LOG_PROBABILITIES
+from drnsim.logs import LOG_PROBABILITIES
 from drnsim.metrics import expected_clicks
 from drnsim.ope.data import TRUTH_COLUMN, LoggedSlates
 from drnsim.ope.estimators import ESTIMATORS, SlateFeedback, missing_inputs, value_and_interval
