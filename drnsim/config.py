@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from drnsim._validate import check_memory
+from drnsim._validate import InvalidTypeError, check_memory
 from drnsim._validate import finite as _finite
 from drnsim._validate import int_at_least as _int_at_least
 from drnsim._validate import non_negative as _non_negative
@@ -282,6 +282,9 @@ class WorldConfig:
     def coerce(cls, config: WorldConfig | Mapping[str, Any] | None = None,
                **overrides: Any) -> WorldConfig:
         """Accept a WorldConfig, a dict or None, plus keyword overrides."""
+        if config is not None and not isinstance(config, (WorldConfig, Mapping)):
+            raise InvalidTypeError(f"the world config must be a WorldConfig, a dict of its "
+                                   f"fields or None, got {type(config).__name__} {config!r:.40}")
         base = config.to_dict() if isinstance(config, WorldConfig) else dict(config or {})
         return cls.from_dict({**base, **overrides})
 

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from drnsim._validate import InvalidTypeError
+from drnsim._validate import InvalidTypeError, check_memory
 from drnsim.config import HOUR, WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
 from drnsim.logs import LOG_POP, LOG_PROVIDER_CLICKS, LOG_TOPIC_CLICKS, LOG_USER, check_logs
 
@@ -373,6 +373,9 @@ def batch_from_logs(logs: pd.DataFrame, spec: FeatureSpec,
     vidx, _ = pd.factorize(df["visit_id"])
     n_visits = int(vidx.max()) + 1
     k = max(int(df["position"].max()) + 1, 1)
+    # every (visit, slot) cell holds ids and N_ITEM_DENSE floats in a few working copies
+    check_memory({f"{n_visits} visits x {k} slots (the largest position + 1)":
+                  n_visits * k * 16 * (N_ITEM_DENSE + 8)}, "the logs' feature batch")
     pos = df["position"].to_numpy(np.int64)
     first = df.drop_duplicates("visit_id")
 

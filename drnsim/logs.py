@@ -76,15 +76,24 @@ others are ignored."""
 LOG_PROBABILITIES = ("propensity", "prefix_propensity", "slate_propensity")
 
 
+_ID_MAX = 2**62
+#: Whole-number columns and their ranges (ids are >= 0; a slate position at most 1023).
+_LOG_RANGES = (("visit_id", 0, _ID_MAX), ("user_id", 0, _ID_MAX), ("item_id", 0, _ID_MAX),
+               ("topic", 0, _ID_MAX), ("provider", 0, _ID_MAX), ("position", 0, 1023),
+               ("hour", 0, 23), ("weekday", 0, 6), ("history_length", 0, _ID_MAX),
+               *((column, 0, _ID_MAX) for column in LOG_USER))
+
+
 def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
     """ValueError naming what is wrong with a logs frame: missing columns (those of `LOG_COLUMNS`
-    and the extra ones in ``require``), missing values, clicks outside {0, 1}, negative
-    positions, dwell (optional) that is not a finite number >= 0, churned (optional) that is not
-    0/1 for the whole visit or is followed by another visit of the same user, two rows for one
-    (visit, position), and, where present, the logging policy's probabilities
-    (`LOG_PROBABILITIES`) outside (0, 1], a negative `propensity_se`, a `logging_epsilon`
-    outside [0, 1] or a prefix probability that grows down the slate (`drnsim.ope` checks more:
-    whole slates, candidates)."""
+    and the extra ones in ``require``), columns that are not numbers, missing or infinite
+    values, clicks outside {0, 1}, ids below 0, positions outside [0, 1023], hours outside [0,
+    23], weekdays outside [0, 6], dwell (optional) that is not a finite number >= 0, churned
+    (optional) that is not 0/1 for the whole visit or is followed by another visit of the same
+    user, two rows for one (visit, position), and, where present, the logging policy's
+    probabilities (`LOG_PROBABILITIES`) outside (0, 1], a negative `propensity_se`, a
+    `logging_epsilon` outside [0, 1] or a prefix probability that grows down the slate
+    (`drnsim.ope` checks more: whole slates, candidates)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
@@ -95,16 +104,27 @@ def check_logs(logs: pd.DataFrame, require: tuple[str, ...] = ()) -> None:
         raise ValueError(f"the logs lack the columns {missing}; the columns needed are "
                          f"{needed} (see drnsim.logs)")
     scalar = [c for c in LOG_COLUMNS if c not in LOG_HISTORY]
+    not_numbers = [f"{c} ({logs[c].dtype})" for c in scalar
+                   if not pd.api.types.is_numeric_dtype(logs[c])]
+    if not_numbers:
+        raise ValueError(f"the logs columns {not_numbers} must hold numbers (times, ids and "
+                         f"counts stored as text would sort and compare as text): convert them, "
+                         f"e.g. logs[column] = pd.to_numeric(logs[column])")
     holes = [c for c in scalar if logs[c].isna().any()]
     if holes:
         raise ValueError(f"the logs have missing values (NaN) in the columns {holes}")
+    for column in scalar:
+        first_bad(logs, ~np.isfinite(logs[column].to_numpy(np.float64)), column,
+                  "must hold finite numbers")
+    for column, low, high in _LOG_RANGES:
+        values = logs[column].to_numpy()
+        allowed = f"in [{low}, {high}]" if high < _ID_MAX else f">= {low}"
+        first_bad(logs, (values < low) | (values > high) | (values != np.round(values)), column,
+                  f"must hold whole numbers {allowed}")
     clicks = logs["click"].to_numpy()
     if not np.isin(clicks, (0, 1)).all():
         raise ValueError(f"logs column 'click' must hold 0 or 1, got "
                          f"{sorted(set(clicks[~np.isin(clicks, (0, 1))].tolist()))[:5]}")
-    positions = logs["position"].to_numpy()
-    if (positions < 0).any() or (positions != np.round(positions)).any():
-        raise ValueError("logs column 'position' must hold whole numbers >= 0 (0 = top)")
     if "dwell" in logs.columns:  # optional: seconds read per click
         dwell = pd.to_numeric(logs["dwell"], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(dwell) | (dwell < 0)
@@ -413,6 +433,8 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
 
 def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
     """Write logs as Parquet (.parquet) or CSV (.csv, lists space-separated), atomically."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas DataFrame (the logs), got {type(df).__name__}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
@@ -429,14 +451,22 @@ def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def load_logs(path: str | Path) -> pd.DataFrame:
-    """Read logs (or a candidates table) written by `save_logs`."""
+    """Read logs (or a candidates table) written by `save_logs`; a file that is not Parquet
+    or CSV is a ValueError naming it (`check_logs` then checks the columns)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix != ".csv":
+    if suffix not in (".parquet", ".csv"):
         raise ValueError(f"logs path must end in .parquet or .csv, got {path.name!r}")
-    df = pd.read_csv(path, dtype={name: str for name in LOG_HISTORY})
+    if not path.is_file():
+        raise FileNotFoundError(f"logs file {str(path)!r} does not exist (or is not a file)")
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        df = pd.read_csv(path, dtype={name: str for name in LOG_HISTORY})
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"cannot read the logs file {str(path)!r} as "
+                         f"{suffix[1:].upper()}: {reason}") from None
     for name, dtype in zip(LOG_HISTORY, (np.int64, np.int32, np.int32, np.float32), strict=True):
         if name in df:  # an empty list is written as an empty field, read as NaN
             df[name] = [np.array(s.split(), dtype=dtype) if isinstance(s, str)

@@ -31,6 +31,7 @@ from drnsim.cli import main
 from drnsim.config import HOUR, WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 from drnsim.features import FeatureSpec, build_batch
+from drnsim.logs import check_logs, collect_logs, load_logs, save_logs
 from drnsim.loop import check_compare, compare, run_episode
 from drnsim.metrics import COLUMNS, summarize
 from drnsim.models import make_model
@@ -812,8 +813,6 @@ def test_fit_checks_its_arguments_before_training(kwargs, error, names):
 
 
 def test_fit_reports_epochs_and_validation_loss():
-    from drnsim.logs import collect_logs
-
     logs = collect_logs(TINY_WORLD, make_agent("popular"), days=0.1, seed=3, batch_size=16,
                         epsilon=0.5)
     model = make_model("lr", FeatureSpec.from_config(WorldConfig(**TINY_WORLD)))
@@ -1035,3 +1034,75 @@ def test_env_step_and_reset_name_what_is_wrong(env_id, vector):
         for name in names:
             assert name in str(caught.value), (name, str(caught.value))
     env.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Logs: reading, writing and checking
+@pytest.fixture(scope="module")
+def small_logs():
+    logs = collect_logs(TINY_WORLD, make_agent("popular"), days=0.05, seed=0)
+    return logs.drop(columns=["prefix_propensity"])  # the column checks come first
+
+
+@pytest.mark.parametrize("column, value, names", [
+    ("time", "text", ["time", "numbers"]),
+    ("topic", "text", ["topic", "numbers"]),
+    ("time", np.inf, ["time", "finite"]),
+    ("position", 10**9, ["position", "[0, 1023]", "1000000000"]),
+    ("position", 1.5, ["position", "whole numbers"]),
+    ("user_id", -5, ["user_id", ">= 0", "-5"]),
+    ("item_id", -3, ["item_id", ">= 0"]),
+    ("hour", 30, ["hour", "[0, 23]"]),
+    ("weekday", 7, ["weekday", "[0, 6]"]),
+    ("user_device", -1, ["user_device", ">= 0"]),
+    ("click", 2, ["click", "0 or 1"]),
+    ("dwell", -1.0, ["dwell", ">= 0"]),
+    ("user_id", None, ["missing values", "user_id"]),
+])
+def test_check_logs_names_the_column_and_the_value(small_logs, column, value, names):
+    logs = small_logs.copy()
+    if isinstance(value, str):
+        logs[column] = logs[column].astype(str)
+    else:
+        if isinstance(value, float) or value is None:
+            logs[column] = logs[column].astype(np.float64)
+        logs.loc[0, column] = np.nan if value is None else value
+    with pytest.raises(ValueError) as caught:
+        check_logs(logs)
+    for name in names:
+        assert name in str(caught.value), (name, str(caught.value))
+
+
+@pytest.mark.parametrize("name, content, names", [
+    ("junk.parquet", b"junk", ["junk.parquet", "PARQUET"]),
+    ("junk.csv", b'a,b\n"1', ["junk.csv", "CSV"]),
+    ("logs.json", b"{}", [".parquet or .csv", "logs.json"]),
+])
+def test_load_logs_names_a_file_it_cannot_read(tmp_path, name, content, names):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError) as caught:
+        load_logs(tmp_path / name)
+    for part in names:
+        assert part in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_logs(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("call, error, names", [
+    (lambda: save_logs([1, 2], "x.csv"), ValueError,
+     ["df", "DataFrame"]),
+    (lambda: collect_logs("x", None, days=0.05), TypeError, ["world config", "str"]),
+    (lambda: collect_logs(TINY_WORLD, None, days=0), ValueError, ["days"]),
+    (lambda: collect_logs(TINY_WORLD, None, n_visits=-1), ValueError, ["n_visits"]),
+    (lambda: collect_logs(TINY_WORLD, None, days=0.05, batch_size=0), ValueError,
+     ["batch_size"]),
+    (lambda: collect_logs(TINY_WORLD, None, days=0.05, seed=0.5), TypeError, ["seed"]),
+    (lambda: collect_logs(TINY_WORLD, "popular", days=0.05), ValueError, ["policy", "act"]),
+    (lambda: collect_logs(TINY_WORLD, None, days=0.05, truth=True), ValueError,
+     ["truth", "candidates"]),
+])
+def test_collect_and_save_logs_name_the_bad_argument(call, error, names):
+    with pytest.raises(error) as caught:
+        call()
+    for name in names:
+        assert name in str(caught.value), (name, str(caught.value))
