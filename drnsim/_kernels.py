@@ -178,6 +178,17 @@ def _visit_attractiveness(b, users, times, items, interest, channel_weight, item
         out[b, j] = 1.0 / (1.0 + np.exp(-logit))
 
 
+@njit(cache=True, inline="always")
+def ring_push(ring_items, ring_times, ring_ptr, ring_len, u, item, t):
+    """Append one click (item at time t) to user u's ring, overwriting the oldest when full."""
+    n_hist = ring_items.shape[1]
+    pos = ring_ptr[u]
+    ring_items[u, pos] = item
+    ring_times[u, pos] = t
+    ring_ptr[u] = (pos + 1) % n_hist
+    ring_len[u] = min(ring_len[u] + 1, n_hist)
+
+
 @njit(cache=True, parallel=True)
 def record_clicks(users, times, clicked_items, item_vector, interest, channel_weight,
                   ring_items, ring_times, ring_ptr, ring_len, eta):
@@ -185,7 +196,6 @@ def record_clicks(users, times, clicked_items, item_vector, interest, channel_we
     the channel that best explains each click, m* = argmax_m w_m <u_m, v_i>:
     u_m* <- u_m* + eta (v_i - u_m*), every pull computed from the interests before the visit
     (DESIGN.md section 2). Users of a batch are distinct: one visit per thread."""
-    n_hist = ring_items.shape[1]
     n_channels, dim = interest.shape[1], interest.shape[2]
     eta32 = np.float32(eta)
     for b in prange(users.shape[0]):
@@ -195,11 +205,7 @@ def record_clicks(users, times, clicked_items, item_vector, interest, channel_we
             item = clicked_items[b, k]
             if item < 0:
                 continue
-            pos = ring_ptr[u]
-            ring_items[u, pos] = item
-            ring_times[u, pos] = times[b]
-            ring_ptr[u] = (pos + 1) % n_hist
-            ring_len[u] = min(ring_len[u] + 1, n_hist)
+            ring_push(ring_items, ring_times, ring_ptr, ring_len, u, item, times[b])
             best, best_m = -np.inf, 0
             for m in range(n_channels):
                 dot = np.float32(0.0)

@@ -136,11 +136,32 @@ class NewsStream:
     def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
         """Count clicks (flat arrays) at their times in the decayed counters."""
         latest = float(times.max(initial=self.clicks_ref_time))
-        if (latest - self.clicks_ref_time) / _WINDOWS[0] > _REBASE_EXPONENT:
-            self.clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
-            self.clicks[self.clicks < 1e-20] = 0.0  # no float32 denormals
-            self.clicks_ref_time = latest
+        self.clicks_ref_time = rebase_click_counters(self.clicks, self.clicks_ref_time, latest)
         kernels.add_clicks(self.clicks, items, times, self.clicks_ref_time, _WINDOWS)
+
+
+def rebase_click_counters(clicks: np.ndarray, ref_time: float, latest: float) -> float:
+    """Decayed click counters (items, windows) hold sum exp((t_click - ref_time) / window);
+    before counting clicks up to `latest`, move them (in place) to the reference `latest`
+    when exp() would otherwise near the float32 range. Returns the reference time in use."""
+    if (latest - ref_time) / _WINDOWS[0] <= _REBASE_EXPONENT:
+        return ref_time
+    clicks *= np.exp(-(latest - ref_time) / _WINDOWS).astype(np.float32)
+    clicks[clicks < 1e-20] = 0.0  # no float32 denormals
+    return latest
+
+
+def click_decay(times: np.ndarray, ref_time: float) -> np.ndarray:
+    """Factors (n, windows) that turn decayed counters into popularity at `times`: a click
+    at t counts exp(-(T - t) / window) at time T."""
+    return np.exp(-(np.asarray(times, np.float64)[:, None] - ref_time) / _WINDOWS)
+
+
+def clock(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day (0-23) and weekday (0-6) of times in seconds: time 0 is a midnight that
+    starts weekday 0 (real logs put it on a Monday, so weekday 0 = Monday)."""
+    hour = np.floor(np.asarray(times) / HOUR).astype(np.int64)
+    return (hour % 24).astype(np.int32), ((hour // 24) % 7).astype(np.int32)
 
 
 class VisitQueue:
@@ -277,17 +298,16 @@ class World:
             "hist_topic": np.empty((b, hist), np.int32),
             "hist_provider": np.empty((b, hist), np.int32),
             "hist_age": np.empty((b, hist), np.float32)}
-        click_decay = np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
         kernels.fill_observation(users, times, batch.candidates, *self.users.click_ring,
                                  news.topic, news.provider, news.pub_time, news.clicks,
-                                 click_decay, _WINDOWS, cfg.n_topics, cfg.n_providers,
-                                 hist_items, *out.values(), kernels.n_chunks(b))
-        hour = np.floor(times / HOUR).astype(np.int64)
+                                 click_decay(times, news.clicks_ref_time), _WINDOWS,
+                                 cfg.n_topics, cfg.n_providers, hist_items, *out.values(),
+                                 kernels.n_chunks(b))
+        hour, weekday = clock(times)
         return {
             "user": {"user_id": users.copy(),
                      "features": self.users.features[users].astype(np.int32)},
-            "context": {"hour": (hour % 24).astype(np.int32),
-                        "weekday": ((hour // 24) % 7).astype(np.int32),
+            "context": {"hour": hour, "weekday": weekday,
                         "since_last_visit": batch.gaps.astype(np.float32)},
             "history": {"item_id": hist_items,
                         "topic": out["hist_topic"],
