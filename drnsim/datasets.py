@@ -196,9 +196,10 @@ def logs_from_events(impressions: pd.DataFrame, items: pd.DataFrame | None = Non
                               ignore_index=True)
     repeated = frame.duplicated(["visit_id", "position"])
     if repeated.any():
-        row = frame[repeated].iloc[0]
-        raise ValueError(f"impressions have two rows for visit_id {row['visit_id']} at position "
-                         f"{row['position']}: each (visit_id, position) must occur once")
+        at = int(np.argmax(repeated.to_numpy()))
+        raise ValueError(f"impressions have two rows for visit_id {frame['visit_id'][at]} at "
+                         f"position {frame['position'][at]}: each (visit_id, position) must "
+                         "occur once")
     visit_index, _ = pd.factorize(frame["visit_id"])
     visits = frame.groupby(visit_index, sort=True).agg(
         visit_id=("visit_id", "first"), user_id=("user_id", "first"),
