@@ -1,5 +1,5 @@
 """Every agent on identical worlds: oracle, reference agents, bandits, and every model of the
-zoo as static:<model> and online:<model> (DESIGN.md sections 5-7).
+zoo as static:<model> and online:<model> (docs/design.md sections 5-7).
 
     python benchmarks/agents_compare.py                          # default world, 3 days, 3 seeds
     python benchmarks/agents_compare.py --models lr fm --jobs 4 --out results/
@@ -16,17 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-# One process per core: the simulator's numba kernels keep to one thread per worker (idle
-# OpenMP threads of several processes would spin on the same cores). Set before numba loads.
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-
 import numpy as np
 import pandas as pd
+from _runs import run_all
 
 from drnsim.config import DAY
 from drnsim.metrics import episode_values, mean_ci
@@ -36,24 +31,6 @@ REFERENCE = ["oracle", "popular", "random", "linucb", "hlinucb", "egreedy:popula
 
 
 SLOW = ("mimn", "dien", "din", "afm", "pnn", "autorec")  # per-run cost, highest first
-
-
-def run(agent: str, seed: int, days: float, log_days: float, world: dict,
-        path: Path) -> Path:
-    """One (agent, seed) run, written to ``path`` (skipped when it exists)."""
-    if path.exists():
-        return path
-    import torch
-
-    from drnsim.loop import compare
-
-    torch.set_num_threads(1)  # one process per core: no threads inside
-    start = time.time()
-    frame = compare([agent], seeds=[seed], days=days, log_days=log_days, world=world,
-                    progress=False)
-    write_csv(path, frame)
-    print(f"  {agent:<24s} seed {seed}  {time.time() - start:7.1f} s", flush=True)
-    return path
 
 
 class ColdStartProbe:
@@ -186,14 +163,11 @@ def main() -> None:
           f"{args.log_days}-day pre-period, world {world or 'default'}", flush=True)
     tag = f"days{args.days}_log{args.log_days}_" + "_".join(f"{k}{v}" for k, v in world.items())
     runs = args.out / "runs"
-    tasks = sorted(((agent, seed) for agent in agents for seed in args.seeds),
-                   key=lambda task: cost(task[0]))
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run, agent, seed, args.days, args.log_days, world,
-                               runs / f"{quote(agent, safe='')}_seed{seed}_{tag}.csv")
-                   for agent, seed in tasks]
-        paths = [future.result() for future in futures]
-    frame = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    settings = dict(days=args.days, log_days=args.log_days, world=world)
+    tasks = sorted(((runs / f"{quote(agent, safe='')}_seed{seed}_{tag}.csv", agent, seed,
+                     settings) for agent in agents for seed in args.seeds),
+                   key=lambda task: cost(task[1]))
+    frame = run_all(tasks, args.jobs)
     write_csv(args.out / "frame.csv", frame)
     from drnsim.plotting import plot_curves, plot_summary
 

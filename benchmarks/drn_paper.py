@@ -8,7 +8,7 @@ variants DN, DDQN, DDQN+U, DDQN+U+EG and DRN (DDQN+U+DBGD), on identical worlds.
 
 Prints CTR, precision@5, nDCG@K, ILS, activeness (mean survival estimate S) and the true
 return rate (visits per user per day) with 95% intervals across seeds beside the paper's
-figures (DESIGN.md section 7), checks the paper's claims, saves the reward curves and the
+figures (docs/design.md section 7), checks the paper's claims, saves the reward curves and the
 tidy frame, and prints its wall time. Each (agent, seed) run is one task of a process pool;
 every run of a seed starts from the same world and the same pre-period logs.
 """
@@ -36,7 +36,7 @@ AGENTS = [("LR", "static:lr"), ("FM", "static:fm"), ("W&D", "static:wide_deep"),
           ("DDQN", "drn:ddqn"), ("DDQN+U", "drn:ddqn+u"), ("DDQN+U+EG", "drn:ddqn+u+eg"),
           ("DRN", "drn")]
 STATIC = ["static:lr", "static:fm", "static:wide_deep"]
-#: Online figures the paper reports (DESIGN.md section 7); None where it gives none.
+#: Online figures the paper reports (docs/design.md section 7); None where it gives none.
 PAPER_CTR = {"LR": 0.0059, "FM": 0.0072, "W&D": 0.0052, "LinUCB": 0.0075, "HLinUCB": 0.0085,
              "DN": 0.0100, "DDQN": 0.0111, "DDQN+U": 0.0089, "DDQN+U+EG": 0.0083,
              "DRN": 0.0113}
@@ -152,7 +152,7 @@ def main() -> None:
     ndcg = next(m for m in summary.index.get_level_values("metric") if m.startswith("ndcg"))
     print("\nOnline comparison: mean [95% interval] across seeds; paper figures beside")
     print(table(summary, ndcg))
-    print("\nClaims of the paper (DESIGN.md section 7)")
+    print("\nClaims of the paper (docs/design.md section 7)")
     print(checks(frame, summary))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report is None:

@@ -1,5 +1,14 @@
-"""`python -m drnsim` runs the `drnsim` command."""
+"""`python -m drnsim` runs the `drnsim` command (`drnsim.cli.main`)."""
 
-from drnsim.cli import app
+import os
+import sys
 
-app(prog_name="drnsim")
+# `python -m` puts the current folder first on sys.path; drnsim itself is imported by now, so
+# take it off again: the command adds it (after the installed packages) only when an agent is
+# named by import path, so that a file such as matplotlib.py there is never run by accident.
+if sys.path and sys.path[0] in ("", os.getcwd()):
+    sys.path.pop(0)
+
+from drnsim.cli import main  # noqa: E402
+
+main()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange, uint64
 
-from drnsim._random import absorb, to_uniform
+from drnsim._random import absorb, counter_normal_pair, to_uniform
 
 N_WINDOWS = 4
 
@@ -36,7 +36,7 @@ def fill_observation(users, times, candidates, ring_items, ring_times, ring_ptr,
                      n_topics, n_providers, hist_items, cand_topic, cand_provider, cand_age,
                      popularity, topic_clicks, provider_clicks, hist_topic, hist_provider,
                      hist_age, n_chunks):
-    """Candidate and history features of B visits (DESIGN.md section 3), in `n_chunks`
+    """Candidate and history features of B visits (docs/design.md section 3), in `n_chunks`
     chunks of visits spread over the threads; the history is read from each user's click
     ring, oldest first, padding (-1) after.
 
@@ -115,14 +115,14 @@ def _observe_visit(b, users, times, candidates, ring_items, ring_times, ring_ptr
 
 @njit(cache=True, parallel=True)
 def attractiveness(users, times, items, interest, channel_weight, item_vector, item_quality,
-                   item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len, coef, out,
-                   n_chunks):
-    """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i - b3 age / tau - b4 seen_ui
-    - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat)); 0 for padded items. The
-    visits are split in `n_chunks` chunks over the threads; the user's clicks are read from
-    their ring.
+                   item_bait, item_pub, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+                   coef, out, n_chunks):
+    """a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + lambda w_bait b_i
+    - b3 age / tau - b4 seen_ui - b5 sum_{clicks on topic c_i} exp(-(t - t_click) / tau_sat));
+    0 for padded items. The visits are split in `n_chunks` chunks over the threads; the
+    user's clicks are read from their ring.
 
-    coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat)."""
+    coef = (b0, b1, b2, b3 / tau, b4, b5, 1 / tau_sat, lambda w_bait)."""
     n_hist = ring_items.shape[1]
     n_visits = items.shape[0]
     for chunk in prange(n_chunks):
@@ -131,22 +131,17 @@ def attractiveness(users, times, items, interest, channel_weight, item_vector, i
         clicked_topic = np.empty(n_hist, np.int64)
         for b in range(chunk * n_visits // n_chunks, (chunk + 1) * n_visits // n_chunks):
             _visit_attractiveness(b, users, times, items, interest, channel_weight,
-                                  item_vector, item_quality, item_pub, item_topic, ring_items,
-                                  ring_times, ring_ptr, ring_len, coef, out, recency, clicked,
-                                  clicked_topic)
+                                  item_vector, item_quality, item_bait, item_pub, item_topic,
+                                  ring_items, ring_times, ring_ptr, ring_len, coef, out, recency,
+                                  clicked, clicked_topic)
 
 
 @njit(cache=True)
-def _visit_attractiveness(b, users, times, items, interest, channel_weight, item_vector,
-                          item_quality, item_pub, item_topic, ring_items, ring_times, ring_ptr,
-                          ring_len, coef, out, recency, clicked, clicked_topic):
-    """One visit of `attractiveness`, with scratch buffers of length L."""
-    b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
-        coef[6]
+def _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len, inv_sat,
+                     clicked, clicked_topic, recency):
+    """User u's stored clicks into scratch buffers of length L, oldest first: item, its
+    topic and its satiation weight exp(-(t - t_click) / tau_sat); returns how many."""
     n_hist = ring_items.shape[1]
-    n_channels, dim = interest.shape[1], interest.shape[2]
-    t = times[b]
-    u = users[b]
     length = ring_len[u]
     start = _ring_start(ring_ptr, ring_len, n_hist, u)
     for slot in range(length):
@@ -154,6 +149,32 @@ def _visit_attractiveness(b, users, times, items, interest, channel_weight, item
         clicked[slot] = ring_items[u, pos]
         clicked_topic[slot] = item_topic[clicked[slot]]
         recency[slot] = np.exp(-(t - ring_times[u, pos]) * inv_sat)
+    return length
+
+
+@njit(cache=True)
+def _topic_satiation(topic, length, clicked_topic, recency):
+    """sum over the stored clicks on `topic` of their satiation weights."""
+    total = 0.0
+    for slot in range(length):
+        if clicked_topic[slot] == topic:
+            total += recency[slot]
+    return total
+
+
+@njit(cache=True)
+def _visit_attractiveness(b, users, times, items, interest, channel_weight, item_vector,
+                          item_quality, item_bait, item_pub, item_topic, ring_items, ring_times,
+                          ring_ptr, ring_len, coef, out, recency, clicked, clicked_topic):
+    """One visit of `attractiveness`, with scratch buffers of length L."""
+    b0, b1, b2, fresh, b4, b5, inv_sat = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
+        coef[6]
+    bait_weight = coef[7]
+    n_channels, dim = interest.shape[1], interest.shape[2]
+    t = times[b]
+    u = users[b]
+    length = _history_recency(u, t, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+                              inv_sat, clicked, clicked_topic, recency)
     for j in range(items.shape[1]):
         item = items[b, j]
         if item < 0:
@@ -173,8 +194,8 @@ def _visit_attractiveness(b, users, times, items, interest, channel_weight, item
                 seen = 1.0
             if clicked_topic[slot] == topic:
                 satiation += recency[slot]
-        logit = (b0 + b1 * relevance + b2 * item_quality[item] - fresh * (t - item_pub[item])
-                 - b4 * seen - b5 * satiation)
+        logit = (b0 + b1 * relevance + b2 * item_quality[item] + bait_weight * item_bait[item]
+                 - fresh * (t - item_pub[item]) - b4 * seen - b5 * satiation)
         out[b, j] = 1.0 / (1.0 + np.exp(-logit))
 
 
@@ -189,13 +210,98 @@ def ring_push(ring_items, ring_times, ring_ptr, ring_len, u, item, t):
     ring_len[u] = min(ring_len[u] + 1, n_hist)
 
 
+@njit(cache=True)
+def satiation(users, times, items, item_topic, ring_items, ring_times, ring_ptr, ring_len,
+              inv_sat, out):
+    """The satiation term of `attractiveness` alone: out[b, j] = sum over user b's stored
+    clicks on item j's topic of exp(-(t - t_click) / tau_sat); 0 for padded items."""
+    n_hist = ring_items.shape[1]
+    recency = np.empty(n_hist)
+    clicked = np.empty(n_hist, np.int64)
+    clicked_topic = np.empty(n_hist, np.int64)
+    for b in range(users.shape[0]):
+        length = _history_recency(users[b], times[b], item_topic, ring_items, ring_times,
+                                  ring_ptr, ring_len, inv_sat, clicked, clicked_topic, recency)
+        for j in range(items.shape[1]):
+            item = items[b, j]
+            out[b, j] = 0.0 if item < 0 else _topic_satiation(item_topic[item], length,
+                                                               clicked_topic, recency)
+
+
+@njit(cache=True)
+def satisfaction(users, visit_numbers, items, item_quality, item_bait, key, coef,
+                 satisfaction_out, dwell_out):
+    """What a click on item ids (B, n) would bring (docs/design.md section 8; 0 where -1):
+    s = q_i - lambda d_bait (b_i - b_mean) + sigma_s z, dwell = median exp(g_d s + sigma_d z'),
+    (z, z') the first `counter_normal_pair` of hash(key, user, visit number, item).
+
+    coef = (lambda d_bait, b_mean, sigma_s, median, g_d, sigma_d)."""
+    disappointment, mean_bait, sigma_s, median, gain, sigma_d = (coef[0], coef[1], coef[2],
+                                                                 coef[3], coef[4], coef[5])
+    for b in range(items.shape[0]):
+        visit = absorb(absorb(key, uint64(users[b])), uint64(visit_numbers[b]))
+        for j in range(items.shape[1]):
+            item = items[b, j]
+            if item < 0:
+                satisfaction_out[b, j] = 0.0
+                dwell_out[b, j] = 0.0
+                continue
+            z, z_dwell = counter_normal_pair(absorb(visit, uint64(item)), 0)
+            s = item_quality[item] - disappointment * (item_bait[item] - mean_bait) + sigma_s * z
+            satisfaction_out[b, j] = s
+            dwell_out[b, j] = median * np.exp(gain * s + sigma_d * z_dwell)
+
+
+@njit(cache=True)
+def update_engagement(users, times, shown_items, clicks, satisfaction, item_topic, ring_items,
+                      ring_times, ring_ptr, ring_len, last_visit, engagement, coef):
+    """Engagement after each visit (docs/design.md section 8), in place:
+    E <- E exp(-(t - t_last) / tau_E) + sum_clicks s_i - w_slate C - w_sat sum_clicks sat_i,
+    where C = (sum_c n_c^2 / n^2 - 1 / n) / (1 - 1 / n) is the topic concentration of the n
+    shown items (0: all topics distinct, 1: all one topic; 0 for n < 2) and sat_i the
+    satiation of clicked item i's topic from the history before this visit's clicks.
+
+    coef = (1 / tau_E, lambda w_slate, lambda w_sat, 1 / tau_sat)."""
+    inv_tau, slate_weight, satiation_weight, inv_sat = coef[0], coef[1], coef[2], coef[3]
+    n_hist, k = ring_items.shape[1], shown_items.shape[1]
+    for b in range(users.shape[0]):
+        u, t = users[b], times[b]
+        e = engagement[u]
+        if last_visit[u] >= 0:
+            e *= np.exp(-(t - last_visit[u]) * inv_tau)
+        n_shown, same_topic = 0, 0
+        for j in range(k):
+            if shown_items[b, j] < 0:
+                continue
+            n_shown += 1
+            for i in range(k):
+                if shown_items[b, i] >= 0 and \
+                        item_topic[shown_items[b, i]] == item_topic[shown_items[b, j]]:
+                    same_topic += 1
+        if n_shown > 1:
+            e -= slate_weight * (same_topic / n_shown ** 2 - 1.0 / n_shown) \
+                / (1.0 - 1.0 / n_shown)
+        start = _ring_start(ring_ptr, ring_len, n_hist, u)
+        for j in range(k):
+            if not clicks[b, j] or shown_items[b, j] < 0:
+                continue
+            topic = item_topic[shown_items[b, j]]
+            satiation = 0.0
+            for slot in range(ring_len[u]):  # the history before this visit's clicks
+                pos = (start + slot) % n_hist
+                if item_topic[ring_items[u, pos]] == topic:
+                    satiation += np.exp(-(t - ring_times[u, pos]) * inv_sat)
+            e += satisfaction[b, j] - satiation_weight * satiation
+        engagement[u] = e
+
+
 @njit(cache=True, parallel=True)
 def record_clicks(users, times, clicked_items, item_vector, interest, channel_weight,
                   ring_items, ring_times, ring_ptr, ring_len, eta):
     """Append each visit's clicks (B, K; -1 = none) to the user's click ring, and reinforce
     the channel that best explains each click, m* = argmax_m w_m <u_m, v_i>:
     u_m* <- u_m* + eta (v_i - u_m*), every pull computed from the interests before the visit
-    (DESIGN.md section 2). Users of a batch are distinct: one visit per thread."""
+    (docs/design.md section 2). Users of a batch are distinct: one visit per thread."""
     n_channels, dim = interest.shape[1], interest.shape[2]
     eta32 = np.float32(eta)
     for b in prange(users.shape[0]):
@@ -259,17 +365,21 @@ def add_clicks(clicks, items, times, ref_time, windows):
 @njit(cache=True, parallel=True)
 def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, interest,
            centroids, features, age_logits, gender_logits, region_logits, trend, trend_start,
-           jump_key, jump_rate, theta, scale, noise):
-    """Bring each visiting user's channels forward to the visit time, in place (DESIGN.md
-    section 2); users of a batch are distinct, one per thread.
+           jump_key, jump_rate, theta, scale, drift_key, time_bits):
+    """Bring each visiting user's channels forward to the visit time, in place
+    (docs/design.md section 2); users of a batch are distinct, one per thread.
 
     Jumps first: while the channel's next jump time t_j <= t, it lands on topic
-    argmax_c(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the coin
-    hash(key, 1, channel, jump number, c); u_m restarts at the centroid and the next jump
-    follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
-    coin `UserPopulation._jump_gaps` draws the first ones from). Then the
-    Ornstein-Uhlenbeck step from the last touch (or the last jump) to t:
-    u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi."""
+    argmax_{c != current}(trend_c(hour of t_j) + preference_c(u) + Gumbel_c), Gumbel from the
+    coin hash(key, 1, channel, jump number, c): every jump changes the topic (with a single
+    topic there is nowhere to go and the channel keeps it); u_m restarts at the centroid and
+    the next jump follows after Exp(rho), coin hash(key, 0, channel, jump number + 1) (the
+    coin `UserPopulation._jump_gaps` draws the first ones from). Then the Ornstein-Uhlenbeck
+    step from the last touch (or the last jump) to t:
+    u <- c + (u - c) e^{-theta dt} + scale sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi, with
+    xi a standard normal from the coins hash(drift_key, user, touch time's bits, channel,
+    dimension) (`counter_normal_pair`, two dimensions per pair): the same for every agent that
+    touches the user then."""
     n_channels, dim = interest.shape[1], interest.shape[2]
     n_topics = trend.shape[1]
     for b in prange(users.shape[0]):
@@ -283,8 +393,11 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
                 hour = max(int(np.floor((t_jump - trend_start) / 3600.0)), 0)
                 flat = absorb(absorb(jump_key, uint64(1)), uint64(u * n_channels + m))
                 state = absorb(flat, uint64(k))
-                best, topic = -np.inf, 0
+                current = channel_topic[u, m]
+                best, topic = -np.inf, current
                 for c in range(n_topics):
+                    if c == current:
+                        continue
                     preference = (age_logits[features[u, 0], c] + gender_logits[features[u, 1], c]
                                   + region_logits[features[u, 2], c])
                     coin = to_uniform(absorb(state, uint64(c)))
@@ -303,10 +416,14 @@ def evolve(users, times, last_evolved, next_jump, jump_count, channel_topic, int
             decay = np.exp(-theta * dt_days)
             std = scale * np.sqrt((1.0 - decay * decay) / (2.0 * theta))
             topic = channel_topic[u, m]
+            state = absorb(absorb(absorb(drift_key, uint64(u)), time_bits[b]), uint64(m))
             for d in range(dim):
+                if d % 2 == 0:
+                    xi, xi_next = counter_normal_pair(state, d // 2)
+                else:
+                    xi = xi_next
                 centre = centroids[topic, d]
-                interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay \
-                    + std * noise[b, m, d]
+                interest[u, m, d] = centre + (interest[u, m, d] - centre) * decay + std * xi
         last_evolved[u] = t
 
 

@@ -1,6 +1,6 @@
 """Counter-based random numbers: a uniform that is a pure function of (stream key, counters).
 
-Common random numbers between agents (DESIGN.md section 2, "Randomness") need coins that do
+Common random numbers between agents (docs/design.md section 2, "Randomness") need coins that do
 not depend on the order in which the simulation asks for them: the click coin of item i in
 visit v, the exponential gap after a user's n-th visit, the time of a channel's k-th topic
 jump. Hashing the counters with SplitMix64 gives exactly that, vectorised over numpy arrays
@@ -37,6 +37,15 @@ def to_uniform(state):
     return (float(state >> uint64(11)) + 0.5) * 2.0 ** -53
 
 
+@njit(cache=True)
+def counter_normal_pair(state, j):
+    """The j-th pair of independent standard normals of a hash state: Box-Muller on its
+    coins 2j and 2j + 1, (r cos phi, r sin phi)."""
+    radius = np.sqrt(-2.0 * np.log(to_uniform(absorb(state, uint64(2 * j)))))
+    phi = 2.0 * np.pi * to_uniform(absorb(state, uint64(2 * j + 1)))
+    return radius * np.cos(phi), radius * np.sin(phi)
+
+
 def stream_key(seed_sequence: np.random.SeedSequence) -> np.uint64:
     """A 64-bit key for one spawned stream."""
     return np.uint64(seed_sequence.generate_state(1, dtype=np.uint64)[0])
@@ -48,3 +57,11 @@ def hash_uniform(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
     for counter in counters:
         state = _absorb(state, np.asarray(counter).astype(np.uint64, copy=False))
     return ((np.asarray(state) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+def counter_normals(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
+    """Standard normals, one per broadcast element of the counters: the first of
+    `counter_normal_pair` with j = 0, Box-Muller on the coins hash(key, counters..., 0) and
+    hash(key, counters..., 1)."""
+    radius = np.sqrt(-2.0 * np.log(hash_uniform(key, *counters, 0)))
+    return radius * np.cos(2.0 * np.pi * hash_uniform(key, *counters, 1))

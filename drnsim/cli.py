@@ -10,24 +10,35 @@
 
 ``--config FILE.yaml`` sets the world, the agents' constructor keywords and the run settings
 (`drnsim.results.Experiment` documents the layout; a results folder's ``config.yaml`` is one);
-command-line options override it. Bad input (malformed YAML, unknown keys or agents, values
-out of range, an unreachable Ray cluster) ends with a one-line ``error: ...`` and exit code 2.
+command-line options override it. An agent named by import path (``module:Class``) in a
+config file is imported only with ``--allow-import``: opening someone's config must not run
+their code. The current folder goes on ``sys.path`` (after the installed packages) only when
+an import path is to be imported.
+
+Every expected error (bad input: malformed YAML, unknown keys or agents, values out of range
+or of the wrong type, a size that cannot fit in memory, a results folder that is not
+drnsim's, an unwritable or full disk, an unreachable Ray cluster) ends with one line
+``error: ...`` on stderr and exit code 2, before any simulation where the input decides it.
+A traceback means a bug (in drnsim, or in a user's agent while it runs); ``drnsim --debug
+COMMAND ...`` shows the traceback of expected errors too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from drnsim._validate import InvalidTypeError
 from drnsim.results import DEVICES, Experiment
 
 app = typer.Typer(help="Simulate online-learning news recommenders (DRN and its lineage).",
@@ -36,35 +47,101 @@ app = typer.Typer(help="Simulate online-learning news recommenders (DRN and its 
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUMMARY_METRICS = ("ctr", "reward", "ils", "activeness", "return_rate", "regret")
+#: Longest timing `drnsim bench` accepts per configuration, in seconds.
+MAX_BENCH_SECONDS = 3600.0
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="YAML with world:, agents: and run: sections (see `drnsim.results`).")]
 DaysOption = Annotated[float | None, typer.Option(help="Simulated days per run [default: 1].")]
-OutOption = Annotated[Path, typer.Option(help="Results folder (created; resumes a killed run).")]
+OutOption = Annotated[str, typer.Option(
+    help="Results folder: new, empty, or one drnsim wrote (resumes a killed run).")]
 DeviceOption = Annotated[str | None, typer.Option(
     help="Torch device of the learning agents: auto (cuda when available), cpu or cuda.")]
 ProgressOption = Annotated[bool, typer.Option(help="Show progress bars.")]
 WorldOption = Annotated[list[str] | None, typer.Option(
     "--world", help="Override a world setting, KEY=VALUE (repeatable), e.g. n_users=2000.")]
+AllowImportOption = Annotated[bool, typer.Option(
+    "--allow-import", help="Allow agents named by import path (module:Class) in --config: "
+    "importing them runs that module's code.")]
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def options(debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the Python traceback of errors too.")] = False) -> None:
+    """Simulate online-learning news recommenders (DRN and its lineage)."""
+    _State.debug = debug
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: the message, or for an OS error the file and the reason."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror}"
+    elif isinstance(exc, MemoryError):
+        message = f"out of memory{': ' + str(exc) if str(exc) else ''}"
+    else:
+        message = str(exc)
+    return " ".join(message.split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def input_errors() -> Iterator[None]:
+    """Around the checks of the command's input: a TypeError there (an unknown keyword, a
+    value of the wrong type) is the user's input, not a bug, so it becomes a ValueError."""
+    try:
+        yield
+    except TypeError as exc:
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(str(exc)) from exc
 
 
 def friendly_errors(command: F) -> F:
-    """Turn bad-input errors (ValueError, a missing optional package, an unreachable Ray
-    cluster) into one ``error: ...`` line on stderr and exit code 2; Ctrl-C into exit 130."""
+    """Turn expected errors (ValueError, a missing module, an OS error such as a full disk,
+    an unreachable Ray cluster, running out of memory) into one ``error: ...`` line on
+    stderr and exit code 2; Ctrl-C into exit 130. Other exceptions are bugs: their traceback
+    shows. With ``--debug``, every traceback shows."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, ImportError, ConnectionError) as exc:
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            typer.echo(f"error: {message}", err=True)
+        except (ValueError, ImportError, ConnectionError, OSError, MemoryError) as exc:
+            if _State.debug:
+                raise
+            typer.echo(f"error: {one_line(exc)}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
+            if _State.debug:
+                raise
             typer.echo("interrupted: finished runs are kept; the same command resumes", err=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def main(args: list[str] | None = None) -> None:
+    """The console script: `app`, with command-line usage errors (an unknown option, a
+    value typer cannot parse) also as one ``error: ...`` line and exit code 2."""
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(args=args, prog_name="drnsim", standalone_mode=False)
+    except click_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `drnsim`: the help
+            typer.echo(exc.format_message())
+            sys.exit(0)
+        hint = (f" (see `{exc.ctx.command_path} --help`)"
+                if getattr(exc, "ctx", None) is not None else "")
+        typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -75,10 +152,11 @@ def run(agent: Annotated[str, typer.Option(help="Agent name (`drnsim agents`) or
         out: OutOption, days: DaysOption = None,
         seed: Annotated[int | None, typer.Option(help="World seed [default: 0].")] = None,
         world: WorldOption = None, config: ConfigOption = None, device: DeviceOption = None,
-        progress: ProgressOption = True) -> None:
+        allow_import: AllowImportOption = False, progress: ProgressOption = True) -> None:
     """Run one agent on one world (after the logged pre-period) and write its results."""
-    experiment = build_experiment(config, [agent], None if seed is None else [seed], days,
-                                  None, device, world)
+    with input_errors():
+        experiment = build_experiment(config, [agent], None if seed is None else [seed],
+                                      days, None, device, world, allow_import)
     execute(experiment, out, "local", None, progress)
 
 
@@ -98,7 +176,8 @@ def compare(out: OutOption,
                 help="Ray cluster address (HOST:PORT or ray://HOST:10001) [default: start "
                      "a local Ray].")] = None,
             world: WorldOption = None, config: ConfigOption = None,
-            device: DeviceOption = None, progress: ProgressOption = True) -> None:
+            device: DeviceOption = None, allow_import: AllowImportOption = False,
+            progress: ProgressOption = True) -> None:
     """Run several agents on identical worlds (same seeds) and write the comparison."""
     if backend not in ("local", "ray"):
         raise ValueError(f"--backend must be 'local' or 'ray', got {backend!r}")
@@ -106,7 +185,12 @@ def compare(out: OutOption,
         raise ValueError("--address needs --backend ray")
     seed_list = None if seeds is None else parse_ints(seeds, "--seeds")
     agent_list = None if agents is None else split_names(agents)
-    experiment = build_experiment(config, agent_list, seed_list, days, baseline, device, world)
+    if agent_list is not None and len(set(agent_list)) < len(agent_list):
+        repeated = sorted({a for a in agent_list if agent_list.count(a) > 1})
+        raise ValueError(f"--agents names {repeated} more than once; each agent runs once")
+    with input_errors():
+        experiment = build_experiment(config, agent_list, seed_list, days, baseline, device,
+                                      world, allow_import)
     execute(experiment, out, backend, address, progress)
 
 
@@ -114,28 +198,38 @@ def compare(out: OutOption,
 @friendly_errors
 def plot(folder: Annotated[Path, typer.Argument(help="A results folder.")]) -> None:
     """Redraw the PNG plots of a results folder from its metrics.csv."""
-    from drnsim.results import load_metrics, write_plots
+    from drnsim.results import CONFIG, ResultsFolder, load_metrics, write_plots
 
+    frame = load_metrics(folder)
+    results = ResultsFolder.open(folder, create=False)
     baseline = None
-    if (folder / "config.yaml").exists():
-        baseline = Experiment.from_yaml(folder / "config.yaml").baseline
-    for path in write_plots(folder, load_metrics(folder), baseline):
+    if (folder / CONFIG).exists():
+        baseline = Experiment.from_yaml(folder / CONFIG).baseline
+    for path in write_plots(results, frame, baseline):
         typer.echo(str(path))
 
 
 @app.command()
 @friendly_errors
 def bench(users: Annotated[int, typer.Option(help="Users in the world.")] = 10_000,
-          seconds: Annotated[float, typer.Option(help="Timing per configuration.")] = 1.0
+          seconds: Annotated[float, typer.Option(
+              help=f"Timing per configuration (at most {MAX_BENCH_SECONDS:g}).")] = 1.0
           ) -> None:
     """Visits per second of the single-visit and the vector env, random scores (the full
     benchmark: benchmarks/env_throughput.py)."""
+    from drnsim import _validate
+    from drnsim.config import WorldConfig
     from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 
+    with input_errors():
+        users = _validate.int_at_least("--users", users, 1)
+        seconds = _validate.number("--seconds", seconds, 0.0, MAX_BENCH_SECONDS, low_open=True)
+        world = WorldConfig(n_users=users, episode_days=365.0)
+        world.check_memory(1024)
     typer.echo(f"{users:,} users, {seconds:g} s per configuration")
     for batch in (None, *(b for b in (64, 1024) if b <= users)):
-        env = (NewsFeedEnv(n_users=users, episode_days=365.0) if batch is None
-               else NewsFeedVectorEnv(batch, n_users=users, episode_days=365.0))
+        env = (NewsFeedEnv(config=world) if batch is None
+               else NewsFeedVectorEnv(batch, config=world))
         rate = visits_per_second(env, seconds)
         typer.echo(f"  {'single env' if batch is None else f'vector B={batch}':<15}"
                    f"{rate:>12,.0f} visits/s")
@@ -222,16 +316,16 @@ def list_agents() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-def split_names(text: str) -> list[str]:
+def split_names(text: str, option: str = "--agents") -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise ValueError(f"expected comma-separated names, got {text!r}")
+        raise ValueError(f"{option} expects comma-separated names, got {text!r}")
     return names
 
 
 def parse_ints(text: str, option: str) -> list[int]:
     try:
-        return [int(part) for part in split_names(text)]
+        return [int(part) for part in split_names(text, option)]
     except ValueError:
         raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
 
@@ -246,33 +340,34 @@ def resolve_device(device: str) -> str:
 
 
 def parse_world(settings: list[str]) -> dict[str, Any]:
-    """``["n_users=2000", "click_model=cascade"]`` -> a dict (values parsed as YAML)."""
-    import yaml
+    """``["n_users=2000", "click_model=cascade"]`` -> a dict (values parsed as YAML 1.2,
+    bounded: ``item_noise=1e-3`` is a number)."""
+    from drnsim._yaml import load_yaml
 
     pairs = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--world must be KEY=VALUE, got {setting!r}")
-        try:
-            pairs[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError(f"--world {setting!r}: cannot parse the value {value!r}") from None
+        pairs[key.strip()] = load_yaml(value, f"the value of --world {key.strip()}")
     return pairs
 
 
 def build_experiment(config: Path | None, agents: list[str] | None, seeds: list[int] | None,
                      days: float | None, baseline: str | None, device: str | None,
-                     world: list[str] | None = None) -> Experiment:
+                     world: list[str] | None = None, allow_import: bool = False) -> Experiment:
     """The config file's Experiment (or the defaults) with the command-line overrides: world
     settings, the agent list (keeping the config's keywords of the agents it names), seeds,
-    days, baseline (default: ``random`` when it is compared) and the resolved device."""
+    days, baseline (default: ``random`` when it is compared) and the resolved device. An
+    import path among the config's agents needs ``allow_import`` (the user's consent)."""
     base = Experiment.from_yaml(config) if config is not None else Experiment()
     if world:
         base = dataclasses.replace(base, world=base.world.replace(**parse_world(world)))
     chosen = base.agents if agents is None else {a: base.agents.get(a, {}) for a in agents}
     if not chosen:
         raise ValueError("no agents: give --agents/--agent or an 'agents:' section in --config")
+    check_import_consent([a for a in chosen if agents is None or a not in agents], config,
+                         allow_import)
     if baseline is None:
         baseline = base.baseline if base.baseline in chosen else None
         baseline = baseline or ("random" if "random" in chosen and len(chosen) > 1 else None)
@@ -282,22 +377,36 @@ def build_experiment(config: Path | None, agents: list[str] | None, seeds: list[
                                **{k: v for k, v in changes.items() if v is not None})
 
 
+def check_import_consent(names: list[str], config: Path | None, allow_import: bool) -> None:
+    """ValueError when an agent of the config file is an import path (its module's code
+    would run on import) and the user has not passed --allow-import."""
+    from drnsim.agents import import_path
+
+    imported = [name for name in names if import_path(name) is not None]
+    if imported and not allow_import:
+        raise ValueError(f"config {config} names agent(s) {imported} by import path: "
+                         "importing them runs their module's code, so drnsim does it only "
+                         "with --allow-import (use it for configs you trust)")
+
+
 def agent_spec(name: str, kwargs: dict[str, Any], device: str) -> Any:
     """What `drnsim.loop.compare` gets for one agent: the name itself when it needs no
     keywords, else an agent built with them (named ``name``). The device goes to agents whose
-    constructor takes one. Unknown names or keywords raise ValueError."""
+    constructor takes one. Unknown names or keywords raise ValueError naming the agent."""
     from drnsim.agents import make_agent
 
     extra = {"device": device} if device != "cpu" and "device" not in kwargs else {}
     try:
         try:
             agent = make_agent(name, **extra, **kwargs)
-        except TypeError:
-            if not extra:
+        except TypeError as exc:
+            if not extra or isinstance(exc, InvalidTypeError) or "'device'" not in str(exc):
                 raise
             agent = make_agent(name, **kwargs)  # an agent without a torch model
-    except TypeError as exc:
-        raise ValueError(f"agent {name!r}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ValueError(message if repr(name) in message else f"agent {name!r}: {message}"
+                         ) from exc
     if not (extra or kwargs):
         return name
     agent.name = name
@@ -333,16 +442,26 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
-def execute(experiment: Experiment, out: Path, backend: str, address: str | None,
+def execute(experiment: Experiment, out: str, backend: str, address: str | None,
             progress: bool) -> None:
-    """Run the experiment into ``out``, print the summary table and the files written."""
+    """Check everything (agents built once, the comparison's settings and memory, the
+    results folder), then run the experiment into ``out`` and print the summary table and
+    the files written."""
+    from drnsim.agents import import_path
+    from drnsim.loop import check_compare
     from drnsim.loop import compare as compare_agents
-    from drnsim.results import OUTPUTS, run_experiment, summary_table
+    from drnsim.results import OUTPUTS, prepare_folder, run_experiment, summary_table
 
-    if os.getcwd() not in sys.path:  # user agents (module:Class) from the cwd
-        sys.path.insert(0, os.getcwd())
-    specs = {name: agent_spec(name, kwargs, experiment.device)
-             for name, kwargs in experiment.agents.items()}
+    # user agents (module:Class) from the current folder; installed packages come first, so
+    # that a file there cannot stand in for one of them
+    if any(import_path(name) for name in experiment.agents) and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    with input_errors():
+        specs = {name: agent_spec(name, kwargs, experiment.device)
+                 for name, kwargs in experiment.agents.items()}
+        check_compare(list(specs.values()), experiment.seeds, backend=backend,
+                      address=address, progress=progress, **experiment.compare_kwargs())
+    prepare_folder(out, experiment)
     if backend == "ray":
         init_ray(address)
     started = time.perf_counter()
@@ -354,8 +473,8 @@ def execute(experiment: Experiment, out: Path, backend: str, address: str | None
 
     frame = run_experiment(experiment, out, run_group, batched=backend == "ray",
                            progress=progress and backend == "ray", echo=typer.echo)
-    typer.echo(format_summary(summary_table(frame, experiment.baseline), list(specs),
-                              experiment.baseline))
+    typer.echo(format_summary(summary_table(frame, experiment.baseline, list(specs)),
+                              list(specs), experiment.baseline))
     typer.echo(f"\n{len(experiment.agents)} agent(s) x {len(experiment.seeds)} seed(s) x "
                f"{experiment.days:g} day(s) in {time.perf_counter() - started:.0f} s; wrote "
                f"{out}/{{config.yaml, {', '.join(OUTPUTS)}}}")

@@ -3,7 +3,7 @@
 `build_batch(obs, spec)` turns an env observation (single or batched) into a `FeatureBatch`;
 `batch_from_logs(df, spec)` does the same for logged impressions (`drnsim.logs` schema), with
 N = the shown items of a visit and labels = clicks. Both share one code path, so a model
-trained on logs scores live requests with identical features (DESIGN.md section 4).
+trained on logs scores live requests with identical features (docs/design.md section 4).
 
 Index convention for categorical fields: 0 is padding / unknown, a value v is stored as v + 1.
 Item ids grow forever (fresh news), so they are hashed into `n_item_buckets` buckets.
@@ -17,7 +17,7 @@ topic and provider per window).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from drnsim._validate import InvalidTypeError
 from drnsim.config import HOUR, WINDOW_NAMES, WINDOWS_SECONDS, WorldConfig
 
 N_WINDOWS = len(WINDOWS_SECONDS)
@@ -239,9 +240,32 @@ def _log1p(x: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(x, 0.0)).astype(np.float32)
 
 
+#: The observation keys `build_batch` reads, per group (the env's spec has them all).
+OBS_KEYS = {"user": ("user_id", "features"), "context": ("hour", "weekday", "since_last_visit"),
+            "history": ("item_id", "topic", "provider", "age", "length"),
+            "candidates": ("item_id", "topic", "provider", "age", "popularity", "mask"),
+            "user_news": ("topic_clicks", "provider_clicks")}
+
+
+def check_observation(obs: Any) -> None:
+    """ValueError naming the first missing group or key of an observation (InvalidTypeError
+    when it is not a mapping), so that a wrong input fails with its name, not a KeyError."""
+    if not isinstance(obs, Mapping):
+        raise InvalidTypeError(f"obs must be an observation dict (or a FeatureBatch), got "
+                               f"{type(obs).__name__}")
+    for group, keys in OBS_KEYS.items():
+        if not isinstance(obs.get(group), Mapping):
+            raise ValueError(f"obs lacks the group {group!r} (a dict); an observation has "
+                             f"{list(OBS_KEYS)}")
+        missing = [k for k in keys if k not in obs[group]]
+        if missing:
+            raise ValueError(f"obs[{group!r}] lacks {missing}; it needs {list(keys)}")
+
+
 def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu",
                 labels: np.ndarray | None = None) -> FeatureBatch:
     """A `FeatureBatch` from an env observation (single, or batched with a leading B axis)."""
+    check_observation(obs)
     user, ctx, hist, cand, un = (obs["user"], obs["context"], obs["history"],
                                  obs["candidates"], obs["user_news"])
     single = np.ndim(user["user_id"]) == 0
@@ -265,7 +289,21 @@ def build_batch(obs: dict, spec: FeatureSpec, device: str | torch.device = "cpu"
         if a.shape[-1] != big_l:
             raise ValueError(f"observation field {name} has length {a.shape[-1]}, the "
                              f"FeatureSpec expects history_length={big_l}")
+    if c_item.ndim != 2:
+        raise ValueError(f"observation field candidates.item_id must have shape (B, N) or (N,),"
+                         f" got {np.shape(cand['item_id'])}")
     b, n = c_item.shape
+    leading = {"candidates.topic": c_topic, "candidates.provider": c_prov,
+               "candidates.age": c_age, "candidates.popularity": pop, "candidates.mask": c_mask,
+               "user_news.topic_clicks": t_clicks, "user_news.provider_clicks": p_clicks}
+    for name, a in leading.items():
+        if a.shape[:2] != (b, n):
+            raise ValueError(f"observation field {name} has shape {a.shape}; candidates.item_id"
+                             f" has (B, N) = {(b, n)}, and every candidate field must match it")
+    for name, a in (("user.user_id", uid), ("context.hour", hour), ("history.length", h_len)):
+        if a.shape[:1] != (b,):
+            raise ValueError(f"observation field {name} has shape {a.shape}, expected ({b},) "
+                             "(one per visit)")
     h_mask = np.arange(big_l)[None, :] < h_len[:, None]
     c_valid = c_mask.astype(bool)
     _check_range("user.user_id", uid, spec.n_users)
@@ -347,7 +385,8 @@ LOG_COLUMNS = (("visit_id", "user_id", "time", "position", "click", "item_id", "
 
 def check_logs(logs: pd.DataFrame) -> None:
     """ValueError naming what is wrong with a logs frame: missing columns, missing values,
-    clicks outside {0, 1}, negative positions, or two rows for one (visit, position)."""
+    clicks outside {0, 1}, negative positions, dwell (optional) that is not a finite
+    number >= 0, or two rows for one (visit, position)."""
     if not isinstance(logs, pd.DataFrame):
         raise ValueError(f"logs must be a pandas DataFrame, got {type(logs).__name__}")
     if len(logs) == 0:
@@ -367,6 +406,12 @@ def check_logs(logs: pd.DataFrame) -> None:
     positions = logs["position"].to_numpy()
     if (positions < 0).any() or (positions != np.round(positions)).any():
         raise ValueError("logs column 'position' must hold whole numbers >= 0 (0 = top)")
+    if "dwell" in logs.columns:  # optional: seconds read per click
+        dwell = pd.to_numeric(logs["dwell"], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(dwell) | (dwell < 0)
+        if bad.any():
+            raise ValueError(f"logs column 'dwell' must hold finite seconds >= 0, got "
+                             f"{logs['dwell'].to_numpy()[bad][:5].tolist()}")
     repeated = logs.duplicated(["visit_id", "position"])
     if repeated.any():
         first = logs.iloc[int(np.argmax(repeated.to_numpy()))]

@@ -8,11 +8,12 @@
 
 which is exact: a uniformly random permutation of the n_valid live candidates puts any one of
 them at position k with probability 1 / n_valid. Columns: visit_id, user_id, time, position
-(0 = top), click, propensity, explored, candidate_index, item_id, topic, provider, item_age,
-pop_*, topic_clicks_*, provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates,
-user_age, user_gender, user_region, user_device, hour, weekday, since_last_visit, gap,
-history_length and the history as list columns hist_item_id, hist_topic, hist_provider,
-hist_age (valid entries only, oldest first).
+(0 = top), click, dwell (seconds read, 0 where not clicked), propensity, explored,
+candidate_index, item_id, topic, provider, item_age, pop_*, topic_clicks_*,
+provider_clicks_* (the windows 1h/6h/24h/1w), n_valid_candidates, user_age, user_gender,
+user_region, user_device, hour, weekday, since_last_visit, gap, history_length and the
+history as list columns hist_item_id, hist_topic, hist_provider, hist_age (valid entries
+only, oldest first).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _visit_rows(obs: dict, info: dict, policy_shown: np.ndarray, explored: np.nd
     out: dict[str, Any] = {
         "visit_id": info["visit_id"][rows], "user_id": user["user_id"][rows],
         "time": info["sim_time"][rows], "position": pos.astype(np.int32),
-        "click": clicks[rows, pos].astype(np.int8), "propensity": propensity,
+        "click": clicks[rows, pos].astype(np.int8), "dwell": info["dwell"][rows, pos],
+        "propensity": propensity,
         "explored": explored[rows], "candidate_index": cols.astype(np.int32),
         "item_id": cand["item_id"][rows, cols], "topic": cand["topic"][rows, cols],
         "provider": cand["provider"][rows, cols], "item_age": cand["age"][rows, cols]}

@@ -1,4 +1,4 @@
-"""The push -> feedback -> update loop (DESIGN.md section 5).
+"""The push -> feedback -> update loop (docs/design.md section 5).
 
     frame = run_episode(env, agent, days=1.0, seed=0)      # one agent, one world
     frame = compare(["oracle", "linucb", "random"], seeds=(0, 1, 2), days=3.0)
@@ -21,8 +21,21 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from drnsim._validate import (
+    InvalidTypeError,
+    boolean,
+    int_at_least,
+    non_negative,
+    one_of,
+    positive,
+    probability,
+)
+from drnsim._validate import seed as check_seed
+from drnsim._validate import (
+    seeds as check_seeds,
+)
 from drnsim.agents import make_agent
-from drnsim.agents.base import agent_name, unwrap_env
+from drnsim.agents.base import agent_name, check_agent, unwrap_env
 from drnsim.config import DAY, HOUR, WorldConfig
 from drnsim.envs import NewsFeedVectorEnv, action_from_scores, visits_per_step
 from drnsim.metrics import (
@@ -34,9 +47,13 @@ from drnsim.metrics import (
     ndcg_at_k,
     precision_at_k,
     regret,
+    retention,
 )
 
 COLUMNS = ["agent", "seed", "time", "metric", "value"]
+BACKENDS = ("local", "ray")
+#: Most time buckets one run may have (days * 24 / bucket_hours): each is a row per metric.
+MAX_BUCKETS = 100_000
 
 
 # ---------------------------------------------------------------------------------------
@@ -47,10 +64,37 @@ def run_episode(env: Any, agent: Any, days: float | None = None, seed: int | Non
     the env's horizon, ``episode_days``) with the single or the vector env; returns the tidy
     frame (agent, seed, time, metric, value). ``with_regret`` also computes the regret
     against the oracle (one extra attractiveness evaluation per step); ``logs`` go to the
-    agent's ``warm_start`` after ``bind``."""
+    agent's ``warm_start`` after ``bind``. Arguments are checked before the env is reset
+    (`check_run_settings`)."""
+    base = unwrap_env(env)
+    if not hasattr(base, "config") or not callable(getattr(base, "reset", None)):
+        raise InvalidTypeError(f"env must be a drnsim NewsFeedEnv or NewsFeedVectorEnv (or a "
+                               f"Gymnasium wrapper of one), got {type(env).__name__}")
+    check_agent(agent)
+    check_run_settings(days if days is not None else base.config.episode_days, bucket_hours,
+                       with_regret, progress, name)
+    if seed is not None:
+        seed = check_seed("seed", seed)
     obs, _ = env.reset(seed=seed)
     return drive(env, agent, obs, days=days, progress=progress, bucket_hours=bucket_hours,
                  with_regret=with_regret, name=name, logs=logs)
+
+
+def check_run_settings(days: float, bucket_hours: float, with_regret: bool = True,
+                       progress: bool = True, name: str | None = None) -> None:
+    """The settings `run_episode` and `compare` share: days > 0, bucket_hours > 0 with at
+    most `MAX_BUCKETS` buckets in ``days``, booleans as booleans, a name as a string."""
+    days = positive("days", days)
+    bucket_hours = positive("bucket_hours", bucket_hours)
+    if days * 24 / bucket_hours > MAX_BUCKETS:
+        raise ValueError(f"days={days:g} with bucket_hours={bucket_hours:g} makes "
+                         f"{days * 24 / bucket_hours:.3g} time buckets; at most {MAX_BUCKETS:,}"
+                         f" are allowed: simulate fewer days or make bucket_hours >= "
+                         f"{days * 24 / MAX_BUCKETS:.3g}")
+    boolean("with_regret", with_regret)
+    boolean("progress", progress)
+    if name is not None and not isinstance(name, str):
+        raise InvalidTypeError(f"name must be a string or None, got {name!r}")
 
 
 def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: bool = True,
@@ -63,6 +107,7 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     world, cfg = base.world, base.config
     name = name or agent_name(agent)
     start = float(base.current_batch.times.min())
+    n_active = int((~world.users.churned).sum())  # the users of clicks_per_user
     tracker = ActivenessTracker(cfg.n_users)
     records: list[pd.DataFrame] = []
     snapshots: list[dict[str, float]] = []
@@ -89,7 +134,12 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     snapshots = pd.DataFrame(snapshots)
     frame = bucket_metrics(visits, snapshots[snapshots["bucket"] <= visits["time"].max()
                                              // bucket_seconds], bucket_hours, cfg.n_users,
-                           cfg.slate_size)
+                           cfg.slate_size, n_active)
+    horizon = (cfg.episode_days * DAY - start) if days is None else days * DAY
+    kept = retention(visits["user"].to_numpy(), visits["time"].to_numpy(), horizon)
+    frame = pd.concat([frame, pd.DataFrame({
+        "time": [(n + 1) * DAY / HOUR for n in kept], "metric": [f"retention@{n}d" for n in kept],
+        "value": list(kept.values())})], ignore_index=True)
     frame.insert(0, "seed", world.seed)
     frame.insert(0, "agent", name)
     return frame[COLUMNS]
@@ -172,7 +222,9 @@ def _visit_records(info: dict, obs: dict, true_a: np.ndarray | None, world: Any,
                      0)
     record = {
         "time": info["sim_time"] - start,
+        "user": info["user_id"],
         "clicks": clicks.sum(axis=1),
+        "dwell": info["dwell"].sum(axis=1),
         "impressions": (shown >= 0).sum(axis=1),
         "p5": precision_at_k(clicks, shown, 5),
         "ndcg": ndcg_at_k(clicks.astype(np.float64)),
@@ -190,6 +242,51 @@ def _snapshot(bucket: int, tracker: ActivenessTracker, world: Any, at: float) ->
 
 
 # ---------------------------------------------------------------------------------------
+def check_compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.0,
+                  world: WorldConfig | Mapping[str, Any] | None = None, batch_size: int = 256,
+                  backend: str = "local", address: str | None = None, log_days: float = 1.0,
+                  logging_policy: str = "popular", log_epsilon: float = 0.1,
+                  bucket_hours: float = 1.0, with_regret: bool = True, progress: bool = True
+                  ) -> tuple[list[Any], list[Any], list[int], WorldConfig]:
+    """Check the arguments of `compare` (the same signature) without running anything:
+    returns the agent specs, one instance of each (names built by `make_agent`, objects
+    checked against the protocol), the seeds and the world config of the runs (its
+    ``episode_days`` = log_days + days). Raises ValueError / TypeError naming the argument."""
+    if isinstance(agents, str) or not isinstance(agents, Sequence | Iterable):
+        raise InvalidTypeError(f"agents must be a list of agent names or objects, got "
+                               f"{agents!r}" + (f" (did you mean [{agents!r}]?)"
+                                                if isinstance(agents, str) else ""))
+    specs = list(agents)
+    if not specs:
+        raise ValueError("agents must name at least one agent, got an empty list")
+    instances = [_instance(spec) for spec in specs]
+    names = [spec if isinstance(spec, str) else agent_name(spec) for spec in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"agent names must be unique within a comparison, repeated: {repeated}"
+                         " (give the objects distinct `name` attributes)")
+    seeds = check_seeds("seeds", seeds)
+    days, log_days = positive("days", days), non_negative("log_days", log_days)
+    batch_size = int_at_least("batch_size", batch_size, 1)
+    probability("log_epsilon", log_epsilon)
+    one_of("backend", backend, BACKENDS)
+    if address is not None and not isinstance(address, str):
+        raise InvalidTypeError(f"address must be a string such as 'HOST:6379', got {address!r}")
+    if log_days > 0:
+        make_agent(logging_policy)
+    cfg = WorldConfig.coerce(world).replace(episode_days=log_days + days)
+    step = visits_per_step(batch_size, cfg.n_users)
+    try:
+        cfg.check_memory(step)
+    except ValueError as exc:
+        parts = cfg.memory_estimate(step)
+        if max(parts, key=parts.__getitem__).startswith("news"):  # the horizon is too long
+            raise ValueError(f"days={days:g} (after log_days={log_days:g}): {exc}") from None
+        raise
+    check_run_settings(days, bucket_hours, with_regret, progress)
+    return specs, instances, seeds, cfg
+
+
 def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.0,
             world: WorldConfig | Mapping[str, Any] | None = None, batch_size: int = 256,
             backend: str = "local", address: str | None = None, log_days: float = 1.0,
@@ -206,19 +303,18 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
     numbers; frame times count from the end of the pre-period; ``batch_size`` visits are
     served per step, at most n_users / 16, see `visits_per_step`). Agents are names for
     `make_agent` (built afresh per seed) or objects (deep-copied per seed). ``backend="ray"``
-    runs the (agent, seed) pairs as Ray tasks, on a local Ray or the cluster at ``address``."""
-    specs = list(agents)
-    names = [spec if isinstance(spec, str) else agent_name(spec) for spec in specs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"agent names must be unique within a comparison, repeated: {repeated}"
-                         " (give the objects distinct `name` attributes)")
-    seeds = [int(s) for s in seeds]
-    cfg = WorldConfig.coerce(world).replace(episode_days=log_days + days)
+    runs the (agent, seed) pairs as Ray tasks, on a local Ray or the cluster at ``address``.
+
+    Every argument is checked before anything runs: agents (built once to check names and
+    keywords), seeds (distinct integers in [0, 2**63)), ranges, and the memory the world
+    would need (`WorldConfig.check_memory`)."""
+    specs, instances, seeds, cfg = check_compare(
+        agents, seeds, days, world, batch_size, backend, address, log_days, logging_policy,
+        log_epsilon, bucket_hours, with_regret, progress)
     settings = dict(days=days, batch_size=batch_size, log_days=log_days,
                     logging_policy=logging_policy, bucket_hours=bucket_hours,
                     with_regret=with_regret)
-    wants_logs = log_days > 0 and any(hasattr(_instance(spec), "warm_start") for spec in specs)
+    wants_logs = log_days > 0 and any(hasattr(agent, "warm_start") for agent in instances)
 
     def logs_for(seed: int) -> pd.DataFrame | None:
         if not wants_logs:
@@ -239,15 +335,13 @@ def compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: float = 3.
                                     else spec, seed=seed)
                     frames.append(run_one(spec, seed, cfg, logs, progress=progress, **settings))
                     bar.update()
-    elif backend == "ray":
-        frames = _compare_ray(jobs, seeds, logs_for, cfg, address, settings)
     else:
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+        frames = _compare_ray(jobs, seeds, logs_for, cfg, address, settings)
     return pd.concat(frames, ignore_index=True)
 
 
 def _instance(spec: Any) -> Any:
-    return make_agent(spec) if isinstance(spec, str) else spec
+    return make_agent(spec) if isinstance(spec, str) else check_agent(spec)
 
 
 def run_one(spec: Any, seed: int, config: WorldConfig, logs: pd.DataFrame | None, days: float,
@@ -299,13 +393,23 @@ def summarize(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     """Agent x metric table of the episode values (`drnsim.metrics.episode_values`): mean
     and 95% interval across seeds (mean +- t sd / sqrt(n)); with ``baseline``, also the
     paired lift per seed, value(agent, seed) - value(baseline, seed) (same worlds), its mean
-    and 95% interval."""
+    and 95% interval. Every (agent, metric) of the frame has a row: one that is never
+    defined (e.g. CTR when no item could be shown) has NaN and ``n_seeds`` 0."""
+    if not isinstance(frame, pd.DataFrame) or not set(COLUMNS) <= set(frame.columns):
+        raise InvalidTypeError(f"frame must be a tidy DataFrame with columns {COLUMNS} (what "
+                               f"run_episode and compare return), got {type(frame).__name__}")
+    if frame.empty:
+        raise ValueError("frame has no rows: no visit was served (too few days or users?), "
+                         "so there is nothing to summarize")
     values = episode_values(frame)
+    groups = {key: group["value"] for key, group in values.groupby(["agent", "metric"],
+                                                                  sort=False)}
     rows = []
-    for (agent, metric), group in values.groupby(["agent", "metric"], sort=False):
-        mean, low, high = mean_ci(group["value"])
+    for agent, metric in frame[["agent", "metric"]].drop_duplicates().itertuples(index=False):
+        series = groups.get((agent, metric), pd.Series(dtype=np.float64))
+        mean, low, high = mean_ci(series)
         rows.append({"agent": agent, "metric": metric, "mean": mean, "low": low, "high": high,
-                     "n_seeds": int(group["value"].notna().sum())})
+                     "n_seeds": int(np.isfinite(series.to_numpy(np.float64)).sum())})
     table = pd.DataFrame(rows).set_index(["agent", "metric"])
     if baseline is None:
         return table
@@ -317,7 +421,8 @@ def summarize(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     diffs = wide.sub(wide[baseline], axis=0)
     lifts = []
     for (agent, metric) in table.index:
-        mean, low, high = mean_ci(diffs.loc[metric, agent])
+        known = metric in diffs.index.get_level_values("metric")
+        mean, low, high = mean_ci(diffs.loc[metric, agent] if known else [])
         lifts.append((mean, low, high))
     table[["lift", "lift_low", "lift_high"]] = lifts
     return table

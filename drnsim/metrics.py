@@ -1,4 +1,4 @@
-"""Evaluation metrics of the loop (DESIGN.md section 6) and DRN's activeness estimate.
+"""Evaluation metrics of the loop (docs/design.md section 6) and DRN's activeness estimate.
 
 Per-visit functions take the arrays of one step, with a leading visit axis B:
 ``shown`` (B, K) candidate indices in rank order (-1 = empty slot) and ``clicks`` (B, K)
@@ -146,17 +146,23 @@ def regret(attractiveness: np.ndarray, shown: np.ndarray, position_bias: np.ndar
 # ---------------------------------------------------------------------------------------
 # Aggregation into time buckets
 def bucket_metrics(visits: pd.DataFrame, snapshots: pd.DataFrame, bucket_hours: float,
-                   n_users: int, slate_size: int) -> pd.DataFrame:
+                   n_users: int, slate_size: int, n_active: int | None = None) -> pd.DataFrame:
     """Tidy (time, metric, value) rows, one per time bucket and metric; time is the
     simulated hour at the end of the bucket. ``visits`` has one row per visit (columns
-    time [s], clicks, impressions, p5, ndcg, ils, gap [s, -1 on a first visit], and
-    regret when known); ``snapshots`` one row per bucket (bucket, activeness, churn).
+    time [s], clicks, impressions, p5, ndcg, ils, gap [s, -1 on a first visit], dwell [s,
+    summed over the visit's clicks], and regret when known); ``snapshots`` one row per bucket
+    (bucket, activeness, churn); ``n_active`` the users who had not churned at the start of
+    the horizon (default n_users).
 
     ctr = sum clicks / sum impressions; precision@5, ndcg@K, ils = means over the visits
     where defined; reward = clicks per visit; cumulative_reward = total clicks so far;
-    return_rate = visits per user per day; return_gap_h = mean gap of returning visits (h);
-    regret = mean per visit, cumulative_regret = its running sum; activeness = mean DRN S
-    of the users seen so far; churn = fraction of users who left."""
+    clicks_per_user = cumulative_reward / n_active (the long-term value: clicks per user
+    over the horizon so far); return_rate = visits per user per day (all n_users);
+    visits_per_user_day = visits / n_active per day; return_gap_h = mean gap of returning
+    visits (h); dwell = sum dwell / sum clicks (seconds read per click); regret = mean per
+    visit, cumulative_regret = its running sum; activeness = mean DRN S of the users seen so
+    far; churn = fraction of users who left."""
+    n_active = n_users if n_active is None else n_active
     bucket = np.floor(visits["time"] / (bucket_hours * HOUR)).astype(np.int64)
     returning = visits["gap"].where(visits["gap"] >= 0) / HOUR
     grouped = visits.assign(bucket=bucket, gap_h=returning).groupby("bucket")
@@ -170,10 +176,14 @@ def bucket_metrics(visits: pd.DataFrame, snapshots: pd.DataFrame, bucket_hours: 
         "ils": means["ils"],
         "reward": sums["clicks"] / count,
         "cumulative_reward": sums["clicks"].cumsum(),
+        "clicks_per_user": sums["clicks"].cumsum() / max(n_active, 1),
         "return_rate": count / (n_users * bucket_hours * HOUR / DAY),
+        "visits_per_user_day": count / (max(n_active, 1) * bucket_hours * HOUR / DAY),
         "return_gap_h": means["gap_h"],
         "visits": count.astype(np.float64),
     })
+    if "dwell" in visits:
+        table["dwell"] = sums["dwell"] / sums["clicks"].where(sums["clicks"] > 0)
     if "regret" in visits:
         table["regret"] = means["regret"]
         table["cumulative_regret"] = sums["regret"].cumsum()
@@ -183,9 +193,25 @@ def bucket_metrics(visits: pd.DataFrame, snapshots: pd.DataFrame, bucket_hours: 
             .melt(id_vars="time", var_name="metric", value_name="value"))
 
 
+RETENTION_DAYS = (1, 3, 7)
+
+
+def retention(users: np.ndarray, times: np.ndarray, horizon: float,
+              days: tuple[int, ...] = RETENTION_DAYS) -> dict[int, float]:
+    """Day-N retention: of the users who visit on day 0 (times in [0, 1 day)), the share
+    who visit at least once on day N ([N, N + 1) days); only for the N whose whole day
+    lies within ``horizon`` seconds. ``users``/``times`` are every visit of the horizon."""
+    day = np.floor(np.asarray(times) / DAY).astype(np.int64)
+    cohort = np.unique(np.asarray(users)[day == 0])
+    return {n: float(np.isin(cohort, np.asarray(users)[day == n]).mean()) if len(cohort)
+            else math.nan for n in days if (n + 1) * DAY <= horizon + 1e-6}
+
+
 #: How a metric's buckets make its episode value; the rest are visit-weighted means.
 _EPISODE_RULES = {"cumulative_reward": "last", "cumulative_regret": "last", "churn": "last",
-                  "activeness": "mean", "return_rate": "mean", "visits": "sum"}
+                  "clicks_per_user": "last", "activeness": "mean", "return_rate": "mean",
+                  "visits_per_user_day": "mean", "visits": "sum",
+                  **{f"retention@{n}d": "last" for n in RETENTION_DAYS}}
 
 
 def episode_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -244,5 +270,5 @@ __all__ = [
     "activeness_decay", "activeness_return", "bucket_metrics", "ctr", "episode_values",
     "expected_clicks",
     "intra_list_similarity", "mean_ci", "ndcg_at_k", "precision_at_k", "regret",
-    "t_quantile_975",
+    "RETENTION_DAYS", "retention", "t_quantile_975",
 ]

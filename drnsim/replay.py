@@ -1,4 +1,4 @@
-"""Bounded replay memory (DESIGN.md section 5, DRN's "memory" of recent clicks and activeness).
+"""Bounded replay memory (docs/design.md section 5, DRN's "memory" of recent clicks and activeness).
 
 * `ReplayMemory`: a FIFO ring buffer of rows of named numpy fields. Rows get consecutive ids
   (0, 1, 2, ... in push order); once ``capacity`` rows are held, each push overwrites the

@@ -2,17 +2,23 @@
 
 All state is flat arrays indexed by user id (no per-user Python objects) and every method
 touches only the users passed to it, so a step costs O(B) whatever the population size.
-Equations (DESIGN.md section 2):
+Equations (docs/design.md section 2):
 
 * interests: M channels per user, channel m has weight w_m and vector u_m. Between touches
   u_m follows an Ornstein-Uhlenbeck walk around its topic centroid c,
-  u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi;
-  it jumps to a new topic with hazard rho (jump times and destinations are counter-based, so
-  they are the same for every agent), a click pulls the explaining channel towards the item,
-  u_m <- u_m + eta (v_i - u_m), and recent clicks on a topic satiate it.
+  u(t+dt) = c + (u(t) - c) e^{-theta dt} + s sqrt((1 - e^{-2 theta dt}) / (2 theta)) xi,
+  with xi a counter-based normal of (user, channel, dimension, touch time);
+  it jumps to a different topic with hazard rho (jump times and destinations are
+  counter-based, so they are the same for every agent), a click pulls the explaining
+  channel towards the item, u_m <- u_m + eta (v_i - u_m), and recent clicks on a topic
+  satiate it.
 * clicks: a_ui = sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t) - b4 seen_ui
   - b5 satiation_u,c_i), shown at rank k with P(click) = theta_k a_ui, theta_k = 1 / k^kappa.
-* returns: gap ~ Exp(rate), rate = r0_u exp(g (clicks - c_bar)); repeated empty visits churn.
+* returns: gap ~ Exp(rate), rate = r0_u exp(g (clicks - c_bar) + lambda g_E E_u); repeated
+  empty visits churn, and so do disengaged users (E_u < 0).
+* engagement (docs/design.md section 8): E_u decays towards 0 with time constant tau_E and
+  after each visit adds the satisfaction of its clicks, s = q_i - lambda d_bait b_i + noise,
+  minus its boredom (a slate crowded into few topics, clicks on satiated topics).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class ItemTable(Protocol):
 
     vector: np.ndarray  # (n_items, d) float32
     quality: np.ndarray  # (n_items,) float32
+    bait: np.ndarray  # (n_items,) float32, hidden clickbait b_i >= 0
     pub_time: np.ndarray  # (n_items,) float64
     topic: np.ndarray  # (n_items,) int32
 
@@ -48,10 +55,10 @@ class UserPopulation:
     """Hidden and observable state of all users, as arrays of length U."""
 
     def __init__(self, config: WorldConfig, centroids: np.ndarray, init_rng: np.random.Generator,
-                 drift_rng: np.random.Generator, jump_key: np.uint64, visit_key: np.uint64):
+                 drift_key: np.uint64, jump_key: np.uint64, visit_key: np.uint64):
         self.config = config
         self.centroids = centroids
-        self.drift_rng = drift_rng
+        self.drift_key = drift_key
         self.jump_key = jump_key
         self.visit_key = visit_key
         cfg = config
@@ -105,6 +112,8 @@ class UserPopulation:
         self.last_visit = np.full(n_users, -1.0, dtype=np.float64)
         self.empty_streak = np.zeros(n_users, dtype=np.int16)
         self.churned = np.zeros(n_users, dtype=bool)
+        # Engagement E_u right after the user's last visit (docs/design.md section 8).
+        self.engagement = np.zeros(n_users, dtype=np.float64)
 
     # ------------------------------------------------------------------------------------
     def preference_logits(self, users: np.ndarray) -> np.ndarray:
@@ -123,17 +132,18 @@ class UserPopulation:
 
     def evolve(self, users: np.ndarray, times: np.ndarray, trend: TopicTrend) -> None:
         """Bring the interests of `users` (distinct) forward to `times`: topic jumps, then OU
-        drift (`_kernels.evolve`). A jumping channel lands on topic c with probability
-        softmax(trend + feature preference)_c, the trend of the jump's hour."""
+        drift (`_kernels.evolve`). A jumping channel lands on a topic c other than its
+        current one with probability softmax(trend + feature preference)_c over those topics,
+        the trend of the jump's hour: every jump is a switch. The drift noise is counter-based
+        on (user, touch time), so two agents that touch a user at the same times give it the
+        same interests."""
         cfg = self.config
         table, start = trend.hourly_logits(float(times.max()) if len(times) else 0.0)
-        noise = self.drift_rng.standard_normal((len(users), cfg.n_channels, cfg.latent_dim),
-                                               dtype=np.float32)
         kernels.evolve(users, times, self.last_evolved, self.next_jump, self.jump_count,
                        self.channel_topic, self.interest, self.centroids, self.features,
                        *self._feature_topic_logits, table, start, self.jump_key,
                        cfg.jump_rate_per_day / DAY, cfg.drift_reversion_per_day, self.ou_scale,
-                       noise)
+                       self.drift_key, np.ascontiguousarray(times, np.float64).view(np.uint64))
 
     # ------------------------------------------------------------------------------------
     @property
@@ -145,20 +155,49 @@ class UserPopulation:
 
     def attractiveness(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
                        news: ItemTable) -> np.ndarray:
-        """a_ui of DESIGN.md section 2 for item ids (B, n) (-1 = none, gets 0) shown to users
-        at `times`: sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i + b3 log f_i(t)
-        - b4 seen_ui - b5 satiation), satiation = sum over the user's clicks on the item's
-        topic of exp(-(t - t_click) / tau_sat)."""
+        """a_ui of docs/design.md sections 2 and 8 for item ids (B, n) (-1 = none, gets 0)
+        shown to users at `times`: sigmoid(b0 + b1 max_m w_m <u_m, v_i> + b2 q_i
+        + lambda w_bait b_i + b3 log f_i(t) - b4 seen_ui - b5 satiation), satiation = sum over
+        the user's clicks on the item's topic of exp(-(t - t_click) / tau_sat)."""
         cfg = self.config
         coef = np.array([cfg.click_bias, cfg.relevance_weight, cfg.quality_weight,
                          cfg.freshness_weight / (cfg.freshness_tau_hours * HOUR),
                          cfg.seen_penalty, cfg.satiation_strength,
-                         1.0 / (cfg.satiation_hours * HOUR)])
+                         1.0 / (cfg.satiation_hours * HOUR),
+                         cfg.tradeoff_strength * cfg.bait_weight])
         out = np.empty(items.shape, dtype=np.float64)
         kernels.attractiveness(users, times, items, self.interest, self.channel_weight,
-                               news.vector, news.quality, news.pub_time, news.topic,
+                               news.vector, news.quality, news.bait, news.pub_time, news.topic,
                                *self.click_ring, coef, out, kernels.n_chunks(len(users)))
         return out
+
+    def satiation(self, users: np.ndarray, times: np.ndarray, items: np.ndarray,
+                  item_topic: np.ndarray) -> np.ndarray:
+        """The satiation term of `attractiveness` alone, per item id (B, n) (0 for -1): the
+        user's clicks on the item's topic, each weighted exp(-(t - t_click) / tau_sat)."""
+        out = np.empty(items.shape, dtype=np.float64)
+        kernels.satiation(users, times, items, item_topic, *self.click_ring,
+                          1.0 / (self.config.satiation_hours * HOUR), out)
+        return out
+
+    def update_engagement(self, users: np.ndarray, times: np.ndarray, shown_items: np.ndarray,
+                          clicks: np.ndarray, satisfaction: np.ndarray,
+                          item_topic: np.ndarray) -> None:
+        """E_u after a visit (docs/design.md section 8): decayed from the user's last visit,
+        E <- E exp(-dt / tau_E), then E <- E + sum_clicks s_i - boredom, boredom =
+        lambda (w_slate C + w_sat sum_clicks satiation_u,c_i), C the slate's topic
+        concentration (`_kernels.update_engagement`). Call before the visit's clicks enter
+        the history and before `schedule_returns` (which reads E and moves last_visit).
+        Nothing to do at lambda = 0, where E has no effect: it stays 0."""
+        cfg = self.config
+        if cfg.tradeoff_strength == 0:
+            return
+        coef = np.array([1.0 / (cfg.engagement_tau_days * DAY),
+                         cfg.tradeoff_strength * cfg.boredom_slate_weight,
+                         cfg.tradeoff_strength * cfg.boredom_satiation_weight,
+                         1.0 / (cfg.satiation_hours * HOUR)])
+        kernels.update_engagement(users, times, shown_items, clicks, satisfaction, item_topic,
+                                  *self.click_ring, self.last_visit, self.engagement, coef)
 
     # ------------------------------------------------------------------------------------
     def record_clicks(self, users: np.ndarray, times: np.ndarray,
@@ -173,21 +212,29 @@ class UserPopulation:
                          n_clicks: np.ndarray) -> np.ndarray:
         """Record a visit's outcome and return each user's next visit time (inf = churned).
 
-        gap ~ Exp(rate), rate = r0_u * min(exp(g (clicks - c_bar)), cap); the exponential and
-        the churn coin are counter-based on (user, visit number): common to every agent.
+        gap ~ Exp(rate), rate = r0_u * min(exp(g (clicks - c_bar) + lambda g_E
+        tanh(E_u / E_s)), cap). Churn: after `churn_after_empty_visits` empty visits in a row
+        with probability `churn_probability`, and (an independent coin) with probability
+        lambda engagement_churn max(0, -tanh(E_u / E_s)). Every coin is counter-based on
+        (user, visit number): common to every agent. At lambda = 0 both formulas are the
+        clicks-only ones exactly.
         """
         cfg = self.config
         visit_no = self.visit_count[users]
         self.visit_count[users] = visit_no + 1
         self.last_visit[users] = times
-        multiplier = np.minimum(np.exp(cfg.satisfaction_gain * (n_clicks - cfg.clicks_baseline)),
-                                cfg.max_rate_multiplier)
+        engagement = np.tanh(self.engagement[users] / cfg.engagement_scale)
+        weight = cfg.tradeoff_strength * cfg.engagement_gain
+        multiplier = np.minimum(np.exp(cfg.satisfaction_gain * (n_clicks - cfg.clicks_baseline)
+                                       + weight * engagement), cfg.max_rate_multiplier)
         rate = self.base_rate[users] * multiplier
         gap = -np.log(hash_uniform(self.visit_key, 0, users, visit_no)) / rate
         streak = np.where(n_clicks > 0, 0, self.empty_streak[users] + 1)
         self.empty_streak[users] = np.minimum(streak, np.iinfo(np.int16).max)
         churn = ((streak >= cfg.churn_after_empty_visits)
                  & (hash_uniform(self.visit_key, 1, users, visit_no) < cfg.churn_probability))
+        disengaged = cfg.tradeoff_strength * cfg.engagement_churn * np.maximum(-engagement, 0.0)
+        churn |= hash_uniform(self.visit_key, 3, users, visit_no) < disengaged
         self.churned[users] |= churn
         return np.where(churn, np.inf, times + gap)
 

@@ -1,7 +1,7 @@
 """The simulated news world as arrays: news stream, users, clock and visit queue.
 
 No Gymnasium here: `envs/news_feed.py` wraps this. A step serves the next B visits of the
-shared world in time order (DESIGN.md sections 2-3):
+shared world in time order (docs/design.md sections 2-3):
 
     batch = world.next_batch(B)          # who opens the app, when, with which candidates
     obs = world.observe(batch)           # dict of arrays, no hidden state
@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from drnsim import _kernels as kernels
-from drnsim._random import hash_uniform, stream_key
+from drnsim._random import counter_normals, hash_uniform, stream_key
 from drnsim.config import HOUR, WINDOWS_SECONDS, WorldConfig
 from drnsim.users import NO_ITEM, UserPopulation
 
@@ -48,10 +48,19 @@ class VisitBatch:
 
 class NewsStream:
     """Fresh news: Poisson arrivals over topics whose shares trend, generated lazily in
-    chunks; items are stored in publication order so that the live pool is an index range."""
+    chunks; items are stored in publication order so that the live pool is an index range.
 
-    def __init__(self, config: WorldConfig, rng: np.random.Generator, centroids: np.ndarray):
+    Each item has hidden clickbait b_i = beta_p exp(sigma eps_i - sigma^2 / 2) >= 0
+    (docs/design.md section 8): its provider's propensity beta_p ~ Exp(mean
+    `bait_provider_mean`) times log-normal item noise (mean 1), both counter-based on
+    `bait_key` (provider, item id), so they draw nothing from the news stream's generator."""
+
+    def __init__(self, config: WorldConfig, rng: np.random.Generator, centroids: np.ndarray,
+                 bait_key: np.uint64):
         self.config = config
+        self.bait_key = bait_key
+        self.provider_bait = (-config.bait_provider_mean
+                              * np.log(hash_uniform(bait_key, 0, np.arange(config.n_providers))))
         self.rng = rng
         # The trend walk has its own generator: extending it (at times set by user touches)
         # must never shift the news draws, which are the same for every agent.
@@ -70,7 +79,7 @@ class NewsStream:
         self._buffers = {"pub_time": np.empty(0, np.float64), "topic": np.empty(0, np.int32),
                          "provider": np.empty(0, np.int32),
                          "vector": np.empty((0, cfg.latent_dim), np.float32),
-                         "quality": np.empty(0, np.float32),
+                         "quality": np.empty(0, np.float32), "bait": np.empty(0, np.float32),
                          "clicks": np.empty((0, len(_WINDOWS)), np.float32)}
         for name, buffer in self._buffers.items():
             setattr(self, name, buffer)
@@ -116,8 +125,16 @@ class NewsStream:
             vec = self.centroids[topic] + cfg.item_noise * eps
             vec /= np.linalg.norm(vec, axis=1, keepdims=True)
             self._append(pub_time=times, topic=topic, provider=provider, vector=vec,
-                         quality=self.rng.standard_normal(n), clicks=0.0)
+                         quality=self.rng.standard_normal(n),
+                         bait=self._bait(np.arange(len(self), len(self) + n), provider),
+                         clicks=0.0)
             self.generated_until = t1
+
+    def _bait(self, items: np.ndarray, provider: np.ndarray) -> np.ndarray:
+        """b_i = beta_p exp(sigma eps_i - sigma^2 / 2), eps_i a counter-based normal."""
+        sigma = self.config.bait_item_noise
+        eps = counter_normals(self.bait_key, 1, items)
+        return self.provider_bait[provider] * np.exp(sigma * eps - sigma ** 2 / 2)
 
     def _append(self, **columns: np.ndarray | float) -> None:
         """Append rows to every item array (growing a full buffer to twice its size)."""
@@ -215,11 +232,12 @@ class VisitQueue:
 
 class World:
     """The whole simulated world. `reset(seed)` rebuilds it from one seed; every random
-    number comes from streams spawned from that seed (DESIGN.md "Randomness")."""
+    number comes from streams spawned from that seed (docs/design.md section 2, "Randomness")."""
 
     def __init__(self, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         cfg = self.config
+        cfg.check_memory()  # a size that cannot fit fails here, not in an allocation
         self.position_bias = (1.0 / np.arange(1, cfg.slate_size + 1) ** cfg.position_bias_kappa)
         self.n_fresh = {"freshest": cfg.n_candidates, "sampled": 0,
                         "mixed": cfg.n_candidates // 2}[cfg.candidate_mode]
@@ -231,16 +249,20 @@ class World:
         cfg = self.config
         self.seed = seed
         root = np.random.SeedSequence(seed)
-        population, news, drift, jumps, visits, clicks = root.spawn(6)
+        # a 7th stream for the long-term world leaves the first six (and the world) as they were
+        population, news, drift, jumps, visits, clicks, engagement = root.spawn(7)
+        bait, satisfaction = engagement.spawn(2)
         centroid_rng = np.random.default_rng(population.spawn(1)[0])
         centroids = centroid_rng.standard_normal((cfg.n_topics, cfg.latent_dim))
         self.centroids = (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
                           ).astype(np.float32)
-        self.news = NewsStream(cfg, np.random.default_rng(news), self.centroids)
+        self.news = NewsStream(cfg, np.random.default_rng(news), self.centroids,
+                               stream_key(bait))
         self.users = UserPopulation(cfg, self.centroids, np.random.default_rng(population),
-                                    np.random.default_rng(drift), stream_key(jumps),
+                                    stream_key(drift), stream_key(jumps),
                                     stream_key(visits))
         self.click_key = stream_key(clicks)
+        self.satisfaction_key = stream_key(satisfaction)
         self.candidate_key = stream_key(clicks.spawn(1)[0])
         self.queue = VisitQueue(self.users.first_visit_times(),
                                 window_size=max(64 * min_batch, 4096))
@@ -274,7 +296,7 @@ class World:
         return batch
 
     def _candidates(self, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Freshest and/or stratified-sampled live items (DESIGN.md: N freshest-or-sampled);
+        """Freshest and/or stratified-sampled live items (docs/design.md section 2);
         see `_kernels.candidates`."""
         cfg, pub = self.config, self.news.pub_time
         lo = np.searchsorted(pub, times - cfg.item_lifetime_hours * HOUR, side="right")
@@ -286,7 +308,7 @@ class World:
 
     # ------------------------------------------------------------------------------------
     def observe(self, batch: VisitBatch) -> dict[str, dict[str, np.ndarray]]:
-        """The observation of DESIGN.md section 3 as a nested dict of (B, ...) arrays."""
+        """The observation of docs/design.md section 3 as a nested dict of (B, ...) arrays."""
         cfg, news, users, times = self.config, self.news, batch.users, batch.times
         b, n, hist, w = len(batch), cfg.n_candidates, cfg.history_length, len(_WINDOWS)
         hist_items = np.empty((b, hist), np.int64)
@@ -331,6 +353,20 @@ class World:
         items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
         return self.users.attractiveness(batch.users, batch.times, items, self.news)
 
+    def click_engagement(self, batch: VisitBatch) -> np.ndarray:
+        """The hidden truth of what a click on each candidate (B, N) does to the user's
+        engagement, in expectation (docs/design.md section 8; 0 for padded candidates):
+        E[s] - lambda w_sat satiation = q_i - lambda (d_bait (b_i - b_mean)
+        + w_sat satiation_u,c_i).
+        A slate's topic concentration adds -lambda w_slate C on top, whatever is clicked."""
+        cfg, news, items = self.config, self.news, batch.candidates
+        safe = np.maximum(items, 0)
+        satiation = self.users.satiation(batch.users, batch.times, items, news.topic)
+        effect = news.quality[safe] - cfg.tradeoff_strength * (
+            cfg.bait_disappointment * (news.bait[safe] - cfg.bait_provider_mean)
+            + cfg.boredom_satiation_weight * satiation)
+        return np.where(items >= 0, effect, 0.0)
+
     def click_coins(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
         """One uniform per (user, visit, item), for the candidates or the given columns: the
         same item in the same visit meets the same coin whichever agent shows it, at whatever
@@ -354,22 +390,48 @@ class World:
             clicks = attracted & (np.cumsum(attracted, axis=1) == 1)
         return clicks & (shown >= 0)
 
-    def feedback(self, batch: VisitBatch, shown: np.ndarray) -> np.ndarray:
+    def satisfaction(self, batch: VisitBatch, columns: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Satisfaction s and dwell seconds (B, n) that a click on each candidate (or on the
+        given columns) would bring (docs/design.md section 8; 0 where the column is -1):
+        s = q_i - lambda d_bait (b_i - b_mean) + sigma_s eps, b_mean = `bait_provider_mean`
+        (the mean bait of an item: a typical click is neutral, a bait-free one pleases),
+        dwell = median exp(g_d s + sigma_d eps'),
+        eps and eps' counter-based normals of (user, visit number, item)
+        (`_kernels.satisfaction`): the same click meets the same satisfaction whichever agent
+        shows it."""
+        cfg = self.config
+        items = batch.candidates if columns is None else _take_columns(batch.candidates, columns)
+        coef = np.array([cfg.tradeoff_strength * cfg.bait_disappointment, cfg.bait_provider_mean,
+                         cfg.satisfaction_noise, cfg.dwell_median_seconds,
+                         cfg.dwell_satisfaction_gain, cfg.dwell_noise])
+        satisfaction, dwell = np.empty(items.shape), np.empty(items.shape)
+        kernels.satisfaction(batch.users, batch.visit_numbers, items, self.news.quality,
+                             self.news.bait, self.satisfaction_key, coef, satisfaction, dwell)
+        return satisfaction, dwell
+
+    def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):
-        returns clicks (B, K) bool and applies their consequences."""
+        returns clicks (B, K) bool and dwell (B, K) float32 seconds (0 where not clicked),
+        and applies their consequences."""
         items = _take_columns(batch.candidates, shown)
         appeal = self.users.attractiveness(batch.users, batch.times, items, self.news)
         clicks = self.sample_clicks(appeal, self._coins(batch, items), shown)
-        self._consequences(batch, items, clicks)
-        return clicks
+        satisfaction, dwell = self.satisfaction(batch, shown)
+        self._consequences(batch, items, clicks, satisfaction)
+        return clicks, np.where(clicks, dwell, 0.0).astype(np.float32)
 
     def apply_feedback(self, batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> None:
-        """Consequences of a batch's clicks: history, interest reinforcement, item
-        popularity, and each user's next visit (or churn)."""
-        self._consequences(batch, _take_columns(batch.candidates, shown), clicks)
+        """Consequences of a batch's clicks: engagement, history, interest reinforcement,
+        item popularity, and each user's next visit (or churn)."""
+        self._consequences(batch, _take_columns(batch.candidates, shown), clicks,
+                           self.satisfaction(batch, shown)[0])
 
-    def _consequences(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:
+    def _consequences(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
+                      satisfaction: np.ndarray) -> None:
         clicked_items = np.where(clicks, items, NO_ITEM)
+        self.users.update_engagement(batch.users, batch.times, items, clicks, satisfaction,
+                                     self.news.topic)
         self.users.record_clicks(batch.users, batch.times, clicked_items, self.news.vector)
         b, _ = np.nonzero(clicks)
         if len(b):

@@ -160,7 +160,7 @@ def test_a_kill_leaves_no_partial_summary_and_a_rerun_completes(tmp_path, tiny):
     ("world: {n_users: 10\n", [], "malformed YAML"),
     ("world: {n_user: 10}\n", [], "unknown WorldConfig key(s) ['n_user']"),
     ("wrld: {}\n", [], "unknown key(s) ['wrld']"),
-    ("agents: {linucb: {alfa: 1}}\n", [], "unexpected keyword argument 'alfa'"),
+    ("agents: {linucb: {alfa: 1}}\n", [], "unknown keyword argument(s) ['alfa']"),
     (None, ["--agents", "random,nosuchagent"], "unknown agent 'nosuchagent'"),
     (None, ["--agents", "mypkg.nothere:Agent"], "cannot import agent class"),
     (None, ["--backend", "ray", "--address", "127.0.0.1:1"],

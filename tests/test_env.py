@@ -53,7 +53,7 @@ def test_observation_in_space_and_padding_consistent():
     assert ((cand["item_id"] >= 0) == (cand["mask"] == 1)).all()
     length = int(hist["length"])
     assert (hist["item_id"][:length] >= 0).all() and (hist["item_id"][length:] == -1).all()
-    assert set(info) == {"shown", "clicks", "user_id", "visit_id", "sim_time", "gap"}
+    assert set(info) == {"shown", "clicks", "dwell", "user_id", "visit_id", "sim_time", "gap"}
     assert info["shown"].shape == (10,) and info["clicks"].dtype == bool
     assert reward == info["clicks"].sum()
 

@@ -1,4 +1,4 @@
-"""Metrics on hand-made cases (DESIGN.md section 6)."""
+"""Metrics on hand-made cases (docs/design.md section 6)."""
 
 import math
 
@@ -81,3 +81,34 @@ def test_activeness_tracker_rejects_a_user_twice_in_one_call():
     tracker = ActivenessTracker(5)
     with pytest.raises(ValueError, match="distinct"):
         tracker.visit(np.array([1, 1]), np.array([0.0, 10.0]))
+
+
+def test_long_run_metrics_by_hand():
+    """clicks_per_user, visits_per_user_day and dwell (docs/design.md section 8) on three
+    visits in two one-hour buckets, with 4 users active at the start of the horizon."""
+    hour = 3600.0
+    visits = pd.DataFrame({
+        "time": [0.5 * hour, 0.7 * hour, 1.5 * hour], "user": [0, 1, 0],
+        "clicks": [2, 0, 1], "impressions": [10, 10, 10], "p5": [0.2, 0.0, 0.2],
+        "ndcg": [1.0, np.nan, 0.6], "ils": [0.3, np.nan, np.nan], "gap": [-1.0, -1.0, hour],
+        "dwell": [50.0, 0.0, 10.0]})
+    snapshots = pd.DataFrame({"bucket": [0, 1], "activeness": [0.5, 0.6], "churn": [0.0, 0.0]})
+    rows = m.bucket_metrics(visits, snapshots, 1.0, n_users=10, slate_size=10, n_active=4)
+    table = rows.pivot(index="time", columns="metric", values="value")
+    np.testing.assert_allclose(table["clicks_per_user"], [2 / 4, 3 / 4])
+    np.testing.assert_allclose(table["visits_per_user_day"], [2 / 4 * 24, 1 / 4 * 24])
+    np.testing.assert_allclose(table["return_rate"], [2 / 10 * 24, 1 / 10 * 24])
+    np.testing.assert_allclose(table["dwell"], [50.0 / 2, 10.0 / 1])
+    values = m.episode_values(rows.assign(agent="a", seed=0)).set_index("metric")["value"]
+    assert values["clicks_per_user"] == 3 / 4  # the last bucket: the whole horizon
+    assert values["visits_per_user_day"] == pytest.approx((12 + 6) / 2)
+
+
+def test_day_n_retention_by_hand():
+    day = 86400.0
+    users = np.array([1, 2, 3, 1, 2, 1, 4])
+    times = np.array([0.1, 0.5, 0.9, 1.2, 1.5, 3.5, 3.6]) * day
+    # day-0 cohort {1, 2, 3}: on day 1 users 1 and 2 come back, on day 3 user 1 (4 is new)
+    assert m.retention(users, times, horizon=4 * day) == {1: 2 / 3, 3: 1 / 3}
+    assert m.retention(users, times, horizon=8 * day) == {1: 2 / 3, 3: 1 / 3, 7: 0.0}
+    assert m.retention(users, times, horizon=3.9 * day) == {1: 2 / 3}  # day 3 incomplete

@@ -162,13 +162,17 @@ def test_a_parallel_backend_gets_the_missing_runs_in_few_calls(tmp_path):
 
 def test_changed_settings_do_not_reuse_runs_and_stale_outputs_go(tmp_path):
     run_experiment(EXPERIMENT, tmp_path, FakeRunner(), progress=False)
-    (tmp_path / ".summary.csv.abc.tmp").write_text("left by a kill")
-    prepare_folder(tmp_path)
-    assert not (tmp_path / "summary.csv").exists()
-    assert not (tmp_path / ".summary.csv.abc.tmp").exists()
+    (tmp_path / ".summary.csv.abcd1234.tmp").write_text("left by a kill")
+    (tmp_path / ".my-notes.abcd1234.tmp").write_text("the user's")
+    prepare_folder(tmp_path, EXPERIMENT)  # the same experiment: its outputs stay
+    assert (tmp_path / "summary.csv").exists()
+    assert not (tmp_path / ".summary.csv.abcd1234.tmp").exists()
+    assert (tmp_path / ".my-notes.abcd1234.tmp").read_text() == "the user's"
+    changed = Experiment(**{**EXPERIMENT.__dict__, "days": 0.2})
+    prepare_folder(tmp_path, changed)  # another experiment: drnsim's outputs of the old go
+    assert not any((tmp_path / name).exists() for name in OUTPUTS)
     runner = FakeRunner()
-    run_experiment(Experiment(**{**EXPERIMENT.__dict__, "days": 0.2}), tmp_path, runner,
-                   progress=False)
+    run_experiment(changed, tmp_path, runner, progress=False)
     assert len(runner.calls) == 6
 
 

@@ -1,5 +1,5 @@
 """The simulator's dynamics, measured from simulated data against the configured parameters
-(DESIGN.md section 2). Each parameter is tested at two settings, so that a hard-coded
+(docs/design.md section 2). Each parameter is tested at two settings, so that a hard-coded
 behaviour could not pass."""
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def test_position_bias_recovered_from_random_rankings(kappa: float):
 
 @pytest.mark.parametrize("tau_hours", [3.0, 8.0])
 def test_ctr_decays_with_item_age_as_configured(tau_hours: float):
+    # the clicks-only world: clickbait's extra spread of appeal saturates more sigmoids
     logs = random_rollout(60, n_users=5000, candidate_mode="sampled", episode_days=30.0,
-                          freshness_tau_hours=tau_hours)
+                          freshness_tau_hours=tau_hours, tradeoff_strength=0.0)
     young = logs[logs.age_h < 12]
     by_age = young.groupby(np.floor(young.age_h / 2) * 2 + 1).click.mean()
     slope = np.polyfit(by_age.index.to_numpy(), np.log(by_age.to_numpy()), 1)[0]
@@ -75,6 +76,25 @@ def test_topic_jump_rate(rate: float):
     assert (changed > 0.5) if rate else (changed == 0)
 
 
+@pytest.mark.parametrize("rate", [0.5, 2.0])
+def test_realised_topic_switch_rate_equals_the_jump_rate(rate: float):
+    """Every jump lands on a different topic, so the topic changes seen between frequent
+    touches happen at rho per channel and day (a jump that kept its topic would be invisible
+    and the realised rate would fall short of rho)."""
+    world = _world(n_users=2000, n_topics=3, jump_rate_per_day=rate)
+    users, days, step = np.arange(2000), 6.0, 0.02
+    previous, switches = world.users.channel_topic.copy(), 0
+    for t in np.arange(step, days + step / 2, step):
+        world.users.evolve(users, np.full(2000, t * DAY), world.news)
+        switches += int((world.users.channel_topic != previous).sum())
+        previous = world.users.channel_topic.copy()
+    channel_days = 2000 * world.config.n_channels * days
+    assert switches / channel_days == pytest.approx(rate, rel=0.06)
+    # every jump is seen as a switch, but for the pairs of jumps inside one interval (a share
+    # of about rho * step of the jumps)
+    assert switches >= (1 - 1.5 * rate * step) * world.users.jump_count.sum()
+
+
 def test_jumps_are_exogenous_whatever_the_touch_pattern():
     """Jump times and destinations do not depend on when a user is touched, so every agent
     meets the same interest jumps (common random numbers)."""
@@ -85,6 +105,47 @@ def test_jumps_are_exogenous_whatever_the_touch_pattern():
         often.users.evolve(users, np.full(300, t * DAY), often.news)
     np.testing.assert_array_equal(once.users.jump_count, often.users.jump_count)
     np.testing.assert_array_equal(once.users.channel_topic, often.users.channel_topic)
+
+
+def test_drift_noise_depends_on_user_and_time_not_on_batch_order():
+    one, other = _world(n_users=400), _world(n_users=400)
+    users = np.arange(200)
+    one.users.evolve(users, np.full(200, 0.7 * DAY), one.news)
+    # the same users at the same time, in another order and batched with other users
+    mixed = np.concatenate([users[::-1][:100], np.arange(200, 300)])
+    other.users.evolve(mixed, np.full(200, 0.7 * DAY), other.news)
+    other.users.evolve(users[::-1][100:], np.full(100, 0.7 * DAY), other.news)
+    np.testing.assert_array_equal(one.users.interest[users], other.users.interest[users])
+
+
+def test_two_agents_give_identical_interests_to_users_they_treat_identically():
+    """Users whose visits fell at the same times with no clicks under two different agents
+    (so no reinforcement and the same return coins) end with the same interests, although
+    the agents' batches held different users in a different order."""
+    trajectories = []
+    for flip in (False, True):
+        # few clicks and the clicks-only return model: many users treated alike
+        env = NewsFeedVectorEnv(64, n_users=1500, episode_days=3.0, drift_sigma=0.8,
+                                click_bias=-6.0, tradeoff_strength=0.0)
+        obs, _ = env.reset(seed=4)
+        visits, clicked = {}, set()
+        for _ in range(150):
+            scores = obs["candidates"]["age"] / 1e6  # oldest first, or newest first
+            obs, _, _, _, info = env.step(action_from_scores(-scores if flip else scores))
+            for user, time, clicks in zip(info["user_id"], info["sim_time"],
+                                          info["clicks"].any(1), strict=True):
+                visits.setdefault(int(user), []).append(float(time))
+                if clicks:
+                    clicked.add(int(user))
+        clicked.update(env.unwrapped.current_batch.users.tolist())  # evolved, not yet served
+        trajectories.append((visits, clicked, env.unwrapped.world.users.interest.copy()))
+    (visits_a, clicked_a, interest_a), (visits_b, clicked_b, interest_b) = trajectories
+    same = [u for u in visits_a if visits_a[u] == visits_b.get(u)
+            and u not in clicked_a | clicked_b and len(visits_a[u]) > 1]
+    assert len(same) > 100
+    np.testing.assert_array_equal(interest_a[same], interest_b[same])
+    differ = [u for u in visits_a if u in visits_b and visits_a[u] != visits_b[u]]
+    assert not np.array_equal(interest_a[differ], interest_b[differ])
 
 
 @pytest.mark.parametrize("theta", [0.5, 2.0])
@@ -107,7 +168,7 @@ def test_interest_drift_follows_the_configured_reversion(theta: float):
 
 def _visits(gain: float, days: float = 4.0) -> pd.DataFrame:
     env = NewsFeedVectorEnv(256, n_users=3000, satisfaction_gain=gain, episode_days=days,
-                            churn_probability=0.0)
+                            churn_probability=0.0, tradeoff_strength=0.0)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     frames, truncated = [], np.zeros(1, bool)
@@ -130,7 +191,7 @@ def test_return_gaps_shorter_after_satisfying_visits(gain: float):
 
 
 def test_churn_happens_after_empty_streaks_and_only_then():
-    world_cfg = dict(n_users=2000, episode_days=5.0, click_bias=-5.0)
+    world_cfg = dict(n_users=2000, episode_days=5.0, click_bias=-5.0, tradeoff_strength=0.0)
     for probability in (0.0, 0.2):
         env = NewsFeedVectorEnv(256, churn_probability=probability, **world_cfg)
         env.reset(seed=0)
@@ -172,7 +233,7 @@ def test_oracle_beats_popularity_beats_random():
 
 def test_exogenous_world_is_the_same_for_different_agents():
     """Common random numbers: news arrivals and the first visits do not depend on what the
-    agent shows (DESIGN.md "Randomness")."""
+    agent shows (docs/design.md section 2, "Randomness")."""
     def run(policy):
         env = NewsFeedVectorEnv(64, n_users=1000, episode_days=0.5)
         obs, _ = env.reset(seed=5)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from drnsim._validate import int_at_least, non_negative, positive
 from drnsim.agents.base import BaseAgent, Obs, grow_rows
 from drnsim.config import HOUR
 
@@ -49,6 +50,8 @@ class LinUCBAgent(BaseAgent):
     def __init__(self, alpha: float = 0.3, ridge: float = 1.0, topics: bool = True,
                  seed: int = 0, name: str | None = None):
         super().__init__(seed, name)
+        non_negative("alpha", alpha)
+        positive("ridge", ridge)
         self.alpha, self.ridge, self.topics = alpha, ridge, topics
 
     def bind(self, env: Any) -> None:
@@ -101,6 +104,12 @@ class HLinUCBAgent(BaseAgent):
                  ridge_user: float = 1.0, ridge_item: float = 1.0, init_scale: float = 0.1,
                  seed: int = 0, name: str | None = None):
         super().__init__(seed, name)
+        int_at_least("hidden_dim", hidden_dim, 1)
+        for key, value in (("alpha_user", alpha_user), ("alpha_item", alpha_item),
+                           ("init_scale", init_scale)):
+            non_negative(key, value)
+        positive("ridge_user", ridge_user)
+        positive("ridge_item", ridge_item)
         self.hidden_dim, self.alpha_user, self.alpha_item = hidden_dim, alpha_user, alpha_item
         self.ridge_user, self.ridge_item, self.init_scale = ridge_user, ridge_item, init_scale
 

@@ -1,4 +1,4 @@
-"""The agent protocol of the push -> feedback -> update loop (DESIGN.md section 5).
+"""The agent protocol of the push -> feedback -> update loop (docs/design.md section 5).
 
 An agent is any object with three methods; the loop (`drnsim.loop.run_episode`) calls them
 once per step, always with a leading batch axis B (the loop adds it for the single-visit env):
@@ -38,14 +38,17 @@ A user's own class plugs in unchanged (README example)::
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from drnsim._validate import InvalidTypeError
+from drnsim._validate import seed as check_seed
 from drnsim.config import WorldConfig
 
 Obs = dict[str, Any]
-"""A batched observation: nested dict of arrays with leading axis B (DESIGN.md section 3)."""
+"""A batched observation: nested dict of arrays with leading axis B (docs/design.md section 3)."""
 
 
 @runtime_checkable
@@ -63,6 +66,19 @@ class Agent(Protocol):
 def agent_name(agent: Any) -> str:
     """The agent's ``name`` attribute, else its class name."""
     return str(getattr(agent, "name", None) or type(agent).__name__)
+
+
+def check_agent(agent: Any, what: str = "agent") -> Any:
+    """``agent`` if it has the methods of the `Agent` protocol (act, observe, update);
+    InvalidTypeError naming the missing ones otherwise (a class is checked the same way,
+    before it is instantiated)."""
+    missing = [m for m in ("act", "observe", "update") if not callable(getattr(agent, m, None))]
+    if missing:
+        kind = "class" if inspect.isclass(agent) else type(agent).__name__
+        raise InvalidTypeError(f"{what} ({kind}) lacks {', '.join(missing)}: an agent needs "
+                               "act(obs), observe(obs, action, reward, info) and "
+                               "update(sim_time) (drnsim/agents/base.py)")
+    return agent
 
 
 def unwrap_env(env: Any) -> Any:
@@ -104,7 +120,9 @@ class BaseAgent:
     name: str = "agent"
 
     def __init__(self, seed: int = 0, name: str | None = None):
-        self.seed = int(seed)
+        self.seed = check_seed("seed", seed)
+        if name is not None and not isinstance(name, str):
+            raise InvalidTypeError(f"name must be a string or None, got {name!r}")
         if name is not None:
             self.name = name
         self.config: WorldConfig | None = None
@@ -133,4 +151,5 @@ class BaseAgent:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-__all__ = ["Agent", "BaseAgent", "Every", "Obs", "agent_name", "grow_rows", "unwrap_env"]
+__all__ = ["Agent", "BaseAgent", "Every", "Obs", "agent_name", "check_agent", "grow_rows",
+           "unwrap_env"]

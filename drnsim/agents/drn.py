@@ -1,5 +1,5 @@
 """DRN: the deep reinforcement learning news recommender of Zheng et al., "DRN: A Deep
-Reinforcement Learning Framework for News Recommendation", WWW 2018 (DESIGN.md section 5).
+Reinforcement Learning Framework for News Recommendation", WWW 2018 (docs/design.md section 5).
 
 The algorithm, top to bottom (paper sections in brackets):
 
@@ -49,6 +49,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from drnsim._validate import int_at_least, non_negative, positive, probability
 from drnsim.agents.base import Every, Obs, unwrap_env
 from drnsim.agents.explorers import EpsilonGreedy, UCBExplorer, ranking
 from drnsim.agents.learned import StaticModelAgent
@@ -147,6 +148,18 @@ def credit(source: np.ndarray, shown: np.ndarray, clicks: np.ndarray) -> np.ndar
 
 
 # ---------------------------------------------------------------------------------------
+def _check_drn_settings(**settings: Any) -> None:
+    """ValueError naming the first DRN hyperparameter outside its range."""
+    probability("gamma", settings.pop("gamma"))
+    for name in ("minor_minutes", "major_minutes", "lr"):
+        positive(name, settings.pop(name))
+    for name, low in (("major_steps", 0), ("batch_size", 1), ("target_every", 1),
+                      ("memory", 1)):
+        int_at_least(name, settings.pop(name), low)
+    for name, value in settings.items():
+        non_negative(name, value)
+
+
 class DRNAgent(StaticModelAgent):
     """The DRN agent over the `drn` Q-network (see the module docstring for the algorithm).
 
@@ -169,6 +182,11 @@ class DRNAgent(StaticModelAgent):
                  **model_kwargs: Any):
         if dbgd_rule not in ("delta", "paper"):
             raise ValueError(f"dbgd_rule must be 'delta' or 'paper', got {dbgd_rule!r}")
+        _check_drn_settings(gamma=gamma, beta=beta, alpha=alpha, eta=eta,
+                            interleave_power=interleave_power, minor_minutes=minor_minutes,
+                            major_minutes=major_minutes, major_steps=major_steps,
+                            batch_size=batch_size, lr=lr, target_every=target_every,
+                            memory=memory, pretrain_epochs=pretrain_epochs)
         super().__init__("drn", seed=seed, name=name or "drn",
                          device=str(resolve_device(device)), **model_kwargs)
         self.dbgd = dbgd

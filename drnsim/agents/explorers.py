@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from drnsim.agents.base import BaseAgent, Obs, agent_name, grow_rows
+from drnsim._validate import non_negative, probability
+from drnsim.agents.base import BaseAgent, Obs, agent_name, check_agent, grow_rows
 from drnsim.envs import scores_from_ranking
 
 
@@ -22,7 +23,7 @@ class Explorer(BaseAgent):
 
     def __init__(self, base: Any, seed: int = 0, name: str | None = None):
         super().__init__(seed, name or f"{self.prefix}:{agent_name(base)}")
-        self.base = base
+        self.base = check_agent(base, "the wrapped agent (base)")
 
     def bind(self, env: Any) -> None:
         super().bind(env)
@@ -56,9 +57,7 @@ class EpsilonGreedy(Explorer):
     def __init__(self, base: Any, epsilon: float = 0.1, seed: int = 0,
                  name: str | None = None):
         super().__init__(base, seed, name)
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
-        self.epsilon = epsilon
+        self.epsilon = probability("epsilon", epsilon)
 
     def act(self, obs: Obs) -> np.ndarray:
         mask = obs["candidates"]["mask"]
@@ -83,7 +82,7 @@ class UCBExplorer(Explorer):
 
     def __init__(self, base: Any, c: float = 0.5, seed: int = 0, name: str | None = None):
         super().__init__(base, seed, name)
-        self.c = c
+        self.c = non_negative("c", c)
         self.counts = np.zeros(0)
         self.total = 0
 

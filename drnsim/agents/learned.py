@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from drnsim._validate import positive
 from drnsim.agents.base import BaseAgent, Every, Obs
 from drnsim.config import HOUR
 from drnsim.features import FeatureBatch, FeatureSpec, batch_from_logs, build_batch
-from drnsim.models import make_model
+from drnsim.models import check_model_keywords, make_model
+from drnsim.models.training import check_fit_keywords, resolve_device
 
 
 class StaticModelAgent(BaseAgent):
@@ -31,6 +33,9 @@ class StaticModelAgent(BaseAgent):
                  fit_kwargs: dict[str, Any] | None = None, device: str = "cpu",
                  **model_kwargs: Any):
         super().__init__(seed, name or f"{self.mode}:{model}")
+        check_model_keywords(model, model_kwargs)
+        check_fit_keywords(fit_kwargs or {})
+        resolve_device(device)
         self.model_name, self.model_kwargs = model, model_kwargs
         self.fit_kwargs = {"seed": seed, "device": device, **(fit_kwargs or {})}
         self.device = device
@@ -69,6 +74,9 @@ class OnlineModelAgent(StaticModelAgent):
                  update_kwargs: dict[str, Any] | None = None, seed: int = 0,
                  name: str | None = None, **kwargs: Any):
         super().__init__(model, seed=seed, name=name, **kwargs)
+        positive("period_hours", period_hours)
+        positive("window_hours", window_hours)
+        check_fit_keywords(update_kwargs or {}, "update_kwargs")
         self.period_hours, self.window_hours = period_hours, window_hours
         self.update_kwargs = {**self.fit_kwargs, "epochs": 1, **(update_kwargs or {})}
         self.buffer: list[tuple[np.ndarray, FeatureBatch]] = []  # (visit times, batch)

@@ -1,4 +1,4 @@
-"""Gymnasium environments over the simulated news world (DESIGN.md section 3)."""
+"""Gymnasium environments over the simulated news world (docs/design.md section 3)."""
 
 from drnsim.envs.news_feed import (
     NewsFeedEnv,

@@ -1,10 +1,12 @@
-"""Gymnasium environments over the simulated world (DESIGN.md section 3).
+"""Gymnasium environments over the simulated world (docs/design.md section 3).
 
 * `NewsFeedEnv`: one user visit per step (the classic single-request env, any RL library).
 * `NewsFeedVectorEnv`: the next B visits of one shared world per step, array code throughout.
 
 Action: one score in [-1, 1] per candidate; the env shows the K best in descending order, ties
-to the lower index, padded candidates never. Reward: the visit's clicks.
+to the lower index, padded candidates never. Reward: the visit's clicks. Step info: `shown`
+(K candidate indices), `clicks` (K bools), `dwell` (K float32 seconds read per click, 0 where
+not clicked: docs/design.md section 8), `user_id`, `visit_id`, `sim_time`, `gap`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _N_WINDOWS = len(WINDOWS_SECONDS)
 def observation_space(config: WorldConfig) -> spaces.Dict:
     """The single-visit observation space: nested Dict of fixed-shape Boxes."""
     cfg = config
+    cfg.check_memory()  # the spaces' bounds are arrays too: a size that cannot fit fails here
     n, hist = cfg.n_candidates, cfg.history_length
     inf = float(np.finfo(np.float32).max)  # finite bounds: check_env warns on infinite ones
 
@@ -168,7 +171,8 @@ class _WorldRunner:
             raise RuntimeError("the world has fewer active users than num_envs")
         k = self.config.slate_size
         nothing_shown = (np.full((self.batch_size, k), -1, dtype=np.int64),
-                         np.zeros((self.batch_size, k), dtype=bool))
+                         np.zeros((self.batch_size, k), dtype=bool),
+                         np.zeros((self.batch_size, k), dtype=np.float32))
         return self.obs, _info(self.batch, *nothing_shown)
 
     def _advance(self) -> bool:
@@ -187,10 +191,10 @@ class _WorldRunner:
         """Show the batch its slates, collect clicks, move to the next batch."""
         batch = self.batch
         shown = rank_slates(scores, batch.mask, self.config.slate_size)
-        clicks = self.world.feedback(batch, shown)
+        clicks, dwell = self.world.feedback(batch, shown)
         self.served = (batch, shown, clicks)
         reward = clicks.sum(axis=1).astype(np.float64)
-        info = _info(batch, shown, clicks)
+        info = _info(batch, shown, clicks, dwell)
         if not self._advance():  # all but a handful of users churned: the world is over
             return self.obs, reward, True, False, info
         return self.obs, reward, False, self.truncated, info
@@ -232,6 +236,7 @@ class _PrefetchedVisits(_WorldRunner):
         self.row = 0
         self.attractiveness = self.world.attractiveness(self.batch)
         self.coins = self.world.click_coins(self.batch)
+        self.dwell = self.world.satisfaction(self.batch)[1].astype(np.float32)
         k = self.config.slate_size
         self.shown = np.full((self.batch_size, k), -1, dtype=np.int64)
         self.clicks = np.zeros((self.batch_size, k), dtype=bool)
@@ -251,10 +256,11 @@ class _PrefetchedVisits(_WorldRunner):
         cols = np.maximum(shown, 0)
         clicks = self.world.sample_clicks(np.take(self.attractiveness[j], cols),
                                           np.take(self.coins[j], cols), shown)
+        dwell = np.where(clicks, np.take(self.dwell[j], cols), np.float32(0.0))
         self.shown[j], self.clicks[j] = shown[0], clicks[0]
         current = batch.rows(slice(j, j + 1))
         self.served = (current, shown, clicks)
-        info = _row(_info(current, shown, clicks), 0)
+        info = _row(_info(current, shown, clicks, dwell), 0)
         reward = float(clicks.sum())
         if j + 1 < self.batch_size:
             self.row = j + 1
@@ -268,8 +274,9 @@ class _PrefetchedVisits(_WorldRunner):
         return bool(self.batch.times[self.row] >= self.world.horizon)
 
 
-def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray) -> dict[str, np.ndarray]:
-    return {"shown": shown, "clicks": clicks, "user_id": batch.users.copy(),
+def _info(batch: VisitBatch, shown: np.ndarray, clicks: np.ndarray,
+          dwell: np.ndarray) -> dict[str, np.ndarray]:
+    return {"shown": shown, "clicks": clicks, "dwell": dwell, "user_id": batch.users.copy(),
             "visit_id": batch.visit_ids.copy(), "sim_time": batch.times.copy(),
             "gap": batch.gaps.copy()}
 
@@ -352,6 +359,7 @@ class NewsFeedVectorEnv(VectorEnv):
                 or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config = WorldConfig.coerce(config, **overrides)
+        self.config.check_memory(int(num_envs))
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.single_observation_space = observation_space(self.config)

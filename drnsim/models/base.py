@@ -1,4 +1,4 @@
-"""`RankingModel`: the interface every model of the zoo implements (DESIGN.md section 4)."""
+"""`RankingModel`: the interface every model of the zoo implements (docs/design.md section 4)."""
 
 from __future__ import annotations
 

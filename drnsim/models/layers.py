@@ -1,4 +1,4 @@
-"""Shared layers of the model zoo (DESIGN.md section 4); each cites its paper equation.
+"""Shared layers of the model zoo (docs/design.md section 4); each cites its paper equation.
 
 Request-level work is done once per request and broadcast over its N candidates: user
 embeddings, history embeddings and pooling, DIEN's extractor GRU and the input-side gates of

@@ -4,15 +4,17 @@ seeded. A non-finite loss stops training with the step and batch that produced i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from drnsim import _validate
 from drnsim.features import FeatureBatch, batch_from_logs, iterate_batches
 
 if TYPE_CHECKING:
@@ -25,13 +27,37 @@ class NonFiniteLossError(FloatingPointError, ValueError):
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch losses; the model keeps the parameters of `best_epoch`."""
+    """What `fit` did: per-epoch training loss and, with a validation split, held-out loss
+    and AUC; the model keeps the parameters of `best_epoch`. `fit` returns it and also
+    stores it as ``model.history``; ``str(history)`` is a one-line report."""
 
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
     valid_auc: list[float] = field(default_factory=list)
     best_epoch: int = -1
     steps: int = 0
+    max_epochs: int = 0
+
+    @property
+    def epochs(self) -> int:
+        """Epochs run (fewer than ``max_epochs`` when early stopping ended training)."""
+        return len(self.train_loss)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.epochs < self.max_epochs
+
+    @property
+    def best_loss(self) -> float:
+        """The loss that chose `best_epoch`: held-out when there was a validation split."""
+        losses = self.valid_loss or self.train_loss
+        return losses[self.best_epoch] if 0 <= self.best_epoch < len(losses) else math.nan
+
+    def __str__(self) -> str:
+        stop = " (early stopping)" if self.stopped_early else ""
+        which = "validation" if self.valid_loss else "training"
+        return (f"{self.epochs} of {self.max_epochs} epochs{stop}, {self.steps} steps; best "
+                f"epoch {self.best_epoch}: {which} loss {self.best_loss:.4f}")
 
     def to_frame(self) -> pd.DataFrame:
         n = len(self.train_loss)
@@ -141,14 +167,48 @@ def split_by_time(full: FeatureBatch, valid_fraction: float) -> tuple[FeatureBat
     return full.index(slice(0, n - n_valid)), full.index(slice(n - n_valid, n))
 
 
+def check_fit_arguments(valid_fraction: float = 0.1, epochs: int = 10, batch_size: int = 256,
+                        lr: float = 1e-3, patience: int = 2, seed: int = 0,
+                        device: str | torch.device = "cpu", progress: bool = False,
+                        weight_decay: float = 0.0) -> None:
+    """ValueError (InvalidTypeError for a wrong type) naming the first `fit` argument outside
+    its range: epochs, batch_size and patience are integers >= 1 (``epochs=0`` would return
+    an untrained model), valid_fraction in [0, 1), lr > 0, weight_decay >= 0."""
+    _validate.number("valid_fraction", valid_fraction, 0.0, 1.0, high_open=True)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
+        _validate.int_at_least(name, value, 1)
+    _validate.positive("lr", lr)
+    _validate.non_negative("weight_decay", weight_decay)
+    _validate.seed("seed", seed)
+    _validate.boolean("progress", progress)
+    if not isinstance(device, str | torch.device):
+        raise _validate.InvalidTypeError(f"device must be 'cpu', 'cuda', 'auto' or a "
+                                         f"torch.device, got {device!r}")
+
+
+def check_fit_keywords(kwargs: Mapping[str, Any], what: str = "fit_kwargs") -> None:
+    """Check keyword arguments meant for `fit` (an agent's ``fit_kwargs``) before training:
+    unknown names raise TypeError, values as `check_fit_arguments`."""
+    _validate.check_annotation(what, kwargs, dict)
+    _validate.check_keywords(what, kwargs, check_fit_arguments)
+    check_fit_arguments(**kwargs)
+
+
 def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: float = 0.1,
         epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, patience: int = 2,
         seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
         weight_decay: float = 0.0) -> TrainingHistory:
     """Train `model` on logged impressions (a logs DataFrame or a FeatureBatch of visits in
     time order). Adam on BCE + auxiliary loss; after each epoch the held-out loss decides
-    early stopping (`patience` epochs without improvement) and the best parameters are kept."""
+    early stopping (`patience` epochs without improvement) and the best parameters are kept.
+    Returns the `TrainingHistory` (epochs run, losses), also stored as ``model.history``;
+    with ``progress`` the bar shows the epoch and its losses."""
+    check_fit_arguments(valid_fraction, epochs, batch_size, lr, patience, seed, device,
+                        progress, weight_decay)
     dev = resolve_device(device)
+    if not isinstance(logs, FeatureBatch | pd.DataFrame):
+        raise _validate.InvalidTypeError(f"logs must be a logs DataFrame or a FeatureBatch, "
+                                         f"got {type(logs).__name__}")
     full = logs if isinstance(logs, FeatureBatch) else batch_from_logs(logs, model.spec)
     if full.labels is None:
         raise ValueError("training data has no labels (clicks)")
@@ -160,7 +220,7 @@ def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: 
                   seed=seed, device=dev, weight_decay=weight_decay)
     torch.manual_seed(seed)
     optimizer = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = TrainingHistory()
+    history = TrainingHistory(max_epochs=epochs)
     best, best_state, bad = float("inf"), None, 0
     bar = None
     if progress:
@@ -194,6 +254,11 @@ def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: 
             current = scores["loss"]
         else:
             current = history.train_loss[-1]
+        if bar is not None:
+            losses = {"epoch": epoch, "train_loss": f"{history.train_loss[-1]:.4f}"}
+            if history.valid_loss:
+                losses["valid_loss"] = f"{history.valid_loss[-1]:.4f}"
+            bar.set_postfix(losses)
         if current < best:
             best, bad, history.best_epoch = current, 0, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -206,4 +271,5 @@ def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: 
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    model.history = history
     return history
