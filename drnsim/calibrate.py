@@ -27,8 +27,12 @@ else every visit, assumed randomised. Return gaps, news and topics use every vis
   logs: log c, the slope s of log CTR against item age (Poisson fit of
   p = theta_k exp(a + s age)) and the squared coefficient of variation of the items' click
   rates (split-half covariance: the spread of item appeal, the popularity long tail),
-  averaged over 3 simulated worlds. Newton steps with a finite-difference Jacobian under
-  common random numbers, then one solve of the linear map fitted to the simulated points.
+  averaged over 3 simulated worlds. The start: tau from the real slope (s ~ -(w_f / tau)
+  (1 - c)) when the base's is more than a factor e off, then b0 shifted by the gap in
+  logit(c) until log c is within 0.05; then Newton steps with a finite-difference Jacobian
+  under common random numbers, and one solve of the linear map fitted to the simulated
+  points. A statistic the fitted world misses by more than 3 standard errors is named in
+  the notes (the parameters are then the closest point, not an estimate).
 * ``mean_return_hours``, ``return_rate_spread``: the simulator's return model, gap ~
   Exp(r_u m(clicks)) with r_u = exp(sigma z_u) / H, z_u ~ N(0, 1) and m(c) =
   min(exp(g (c - c_bar)), cap) (g, c_bar, cap kept at the base's values), fitted by maximum
@@ -489,7 +493,8 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
     """(b0, log tau, b2) such that the world, logged with a random policy, gives the real
     logs' (log c, age slope, dispersion), averaged over `sim_seeds` simulated worlds (their
     random structure, e.g. how well the news' topics suit the users' interests, moves
-    these statistics as much as sampling does). Newton steps with a finite-difference
+    these statistics as much as sampling does). A start from the real statistics (module
+    docstring), Newton steps with a finite-difference
     Jacobian (common random numbers), then one solve of the linear map fitted to every
     simulated point near the answer. A parameter whose statistic the model cannot reach
     stays fixed (with a note)."""
@@ -527,9 +532,23 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
 
     x = np.array([math.log(world.freshness_tau_hours) if n == "freshness_tau_hours"
                   else getattr(world, n) for n in names])
+    if "freshness_tau_hours" in names:  # d log a / d age ~ -(w_f / tau)(1 - a): the tau
+        # this slope implies is the start when the base's is more than a factor e off
+        mean_a = min(math.exp(real["log_c"]), 0.99)
+        implied = math.log(np.clip(world.freshness_weight * (1.0 - mean_a)
+                                   / -real["age_slope"], 0.05, 1e6))
+        j = names.index("freshness_tau_hours")
+        if abs(implied - x[j]) > 1.0:
+            x[j] = implied
     steps = np.array([{"click_bias": 0.3, "freshness_tau_hours": 0.2,
                        "quality_weight": 0.3}[n] for n in names])
     current, sims = simulate(x)
+    for _ in range(4):  # b0 alone first: shift the logit by the gap in mean attractiveness
+        gap = _logit(math.exp(target[0])) - _logit(math.exp(current[0]))
+        if abs(target[0] - current[0]) < 0.05:
+            break
+        x[0] += float(np.clip(gap, -4.0, 4.0))
+        current, sims = simulate(x)
     noise = _bootstrap(sims[0], stats, kappa, 50, seed).std(0) / math.sqrt(len(seeds))
     jacobian = np.empty((len(stats), len(names)))
     for j in range(len(names)):
@@ -559,10 +578,16 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
             if np.all(np.abs(step) <= 2 * steps):
                 jacobian, x = coef[1:].T, x + step
     current, sims = simulate(x)
+    real_boot = np.array([[b[s] for s in stats] for b in boot])
+    missed = np.abs(target - current) > 3 * (real_boot.std(0) + noise)
+    for s, t, c in zip(np.array(stats)[missed], target[missed], current[missed], strict=True):
+        notes.append(f"the fitted world does not reproduce the logs' {s} ({c:.4g} simulated, "
+                     f"{t:.4g} real): with the hidden weights at the base's values the "
+                     "simulator cannot reach it; the simulation-fitted parameters are the "
+                     "closest it got, not an estimate")
     # interval: the real statistics' bootstrap deviations, plus the spread between
     # simulated worlds twice (the real world is one such draw; the mean of the simulated
     # ones has it / sim_seeds), less the sampling noise already in the bootstrap
-    real_boot = np.array([[b[s] for s in stats] for b in boot])
     rng = np.random.default_rng(seed + 3)
     per_world = np.array([[v[s] for s in stats] for v in
                           (sim.statistics(kappa=kappa) for sim in sims)])
@@ -594,6 +619,9 @@ def _bootstrap(clicks: _Clicks, stats: list[str], kappa: float, n_bootstrap: int
                      (clicks.statistics(w.astype(np.float64), kappa=kappa) for w in weights)])
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1.0 - p))
 
 
 # ---------------------------------------------------------------------------------------
