@@ -53,7 +53,8 @@ Intervals: 95% percentile bootstrap over users (every statistic recomputed on re
 users); for the simulation-fitted parameters the bootstrap deviations of the real
 statistics, plus the spread of the statistics between simulated worlds (the real world is
 one draw of the simulator's random structure), go through the inverse of the fitted
-Jacobian. Not identified by click logs, so kept at the base's values and listed as such:
+Jacobian. The fitted world has ``tradeoff_strength`` 0 (the clicks-only world the
+estimators assume). Not identified by click logs, so kept at the base's values and listed:
 the hidden interest model (dimensions, channels, drift, jumps, reinforcement), relevance and
 freshness weights, satiation, the seen penalty, the satisfaction gain and churn, and every
 long-term field of the world (bait, satisfaction, dwell, boredom, engagement).
@@ -360,12 +361,19 @@ def _randomised_rows(logs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
 def simulate_logs(world: WorldConfig, days: float, seed: int = 0,
                   max_users: int | None = None) -> pd.DataFrame:
     """Logs of `world` under a uniformly random logging policy for `days` (at most
-    `max_users` users): what calibrate matches and the fidelity report compares with."""
+    `max_users` users): what calibrate matches and the fidelity report compares with.
+
+    Batches hold about an hour of visits (n_users / mean_return_hours, 1 to 256): a
+    batch's visits are of distinct users, so in a small world of rare visitors a batch of
+    fixed size would span days, and a frequent visitor's next visit would come before the
+    batch's latest."""
     from drnsim.logs import collect_logs
 
     if max_users is not None and world.n_users > max_users:
         world = world.replace(n_users=max_users)
-    return collect_logs(world, None, days=days, seed=seed, batch_size=256)
+    return collect_logs(world, None, days=days, seed=seed,
+                        batch_size=int(np.clip(world.n_users // world.mean_return_hours,
+                                               1, 256)))
 
 
 def _span_days(logs: pd.DataFrame) -> float:
@@ -391,6 +399,11 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
         raise ValueError(f"sim_seeds must be an integer >= 1, got {sim_seeds!r}")
     say = echo or (lambda _: None)
     notes: list[str] = []
+    if base.tradeoff_strength != 0:
+        notes.append(f"tradeoff_strength set to 0 (base: {base.tradeoff_strength:g}): the "
+                     "estimators fit the clicks-only return and click model, and click logs "
+                     "do not identify the long-term world (bait, satisfaction, engagement)")
+        base = base.replace(tradeoff_strength=0.0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xCA1B]))
     users = pd.Index(np.unique(logs["user_id"].to_numpy()))
     visits = _visits(logs)

@@ -112,7 +112,10 @@ def test_calibrate_command_writes_a_valid_config(tmp_path, small_logs):
     assert set(pd.read_csv(out / "fidelity.csv")["statistic"]) >= {
         "ctr_by_position", "clicks_per_user", "visits_per_user", "gap_hours",
         "item_popularity", "click_age_hours"}
-    assert "not identified by click logs" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "not identified by click logs" in report
+    # the default base has the long-term world on; the fit is of the clicks-only world
+    assert "tradeoff_strength set to 0" in report and experiment.world.tradeoff_strength == 0
     again = CliRunner().invoke(app, args)  # its own folder: rewritten
     assert again.exit_code == 0, again.output
 
