@@ -426,12 +426,26 @@ def _engage(b, users, times, items, clicks, satisfaction, item_topic, first, rin
     _clear_topics(b, items, item_topic, first, needed, by_topic)
 
 
+@njit(cache=True, inline="always")
+def ring_push(ring_items, ring_times, ring_topics, ring_providers, ring_ptr, ring_len, u, item,
+              t, topic, provider):
+    """Append one click (item at time t, its topic and provider) to user u's ring,
+    overwriting the oldest when full."""
+    n_hist = ring_items.shape[1]
+    pos = ring_ptr[u]
+    ring_items[u, pos] = item
+    ring_times[u, pos] = t
+    ring_topics[u, pos] = topic
+    ring_providers[u, pos] = provider
+    ring_ptr[u] = pos + 1 if pos + 1 < n_hist else 0
+    ring_len[u] = min(ring_len[u] + 1, n_hist)
+
+
 @njit(cache=True)
 def _record(b, users, times, items, clicks, item_vector, item_topic, item_provider, first,
             interest, channel_weight, ring_items, ring_times, ring_topics, ring_providers,
             ring_ptr, ring_len, eta, pulls):
     """The click ring and reinforcement of `consequences` for visit b."""
-    n_hist = ring_items.shape[1]
     n_channels, dim = interest.shape[1], interest.shape[2]
     eta32 = np.float32(eta)
     u = users[b]
@@ -441,13 +455,8 @@ def _record(b, users, times, items, clicks, item_vector, item_topic, item_provid
         if item < 0 or not clicks[b, j]:
             continue
         row = item - first
-        pos = ring_ptr[u]
-        ring_items[u, pos] = item
-        ring_times[u, pos] = times[b]
-        ring_topics[u, pos] = item_topic[row]
-        ring_providers[u, pos] = item_provider[row]
-        ring_ptr[u] = pos + 1 if pos + 1 < n_hist else 0
-        ring_len[u] = min(ring_len[u] + 1, n_hist)
+        ring_push(ring_items, ring_times, ring_topics, ring_providers, ring_ptr, ring_len, u,
+                  item, times[b], item_topic[row], item_provider[row])
         best, best_m = -np.inf, 0
         for m in range(n_channels):
             dot = np.float32(0.0)

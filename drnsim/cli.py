@@ -1,4 +1,4 @@
-"""The ``drnsim`` command: run, compare, plot, bench, agents.
+"""The ``drnsim`` command: run, compare, plot, bench, agents, convert, calibrate.
 
     drnsim compare --agents random,popular,linucb,drn --seeds 0,1 --days 1 --out results/x
     drnsim run --agent drn --days 1 --seed 0 --out results/drn
@@ -6,6 +6,8 @@
     drnsim agents                    # every agent name
     drnsim bench                     # env throughput, a few seconds
     drnsim ope --logs logs.parquet --candidates cands.parquet --policy linucb
+    drnsim convert ml-100k --out logs.parquet         # a public dataset as drnsim logs
+    drnsim calibrate logs.parquet --out results/cal   # a world fitted to logs, with a report
 
 ``--config FILE.yaml`` sets the world, the agents' constructor keywords and the run settings
 (`drnsim.results.Experiment` documents the layout; a results folder's ``config.yaml`` is one);
@@ -338,6 +340,76 @@ def unused_path(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
+
+
+@app.command("calibrate")
+@friendly_errors
+def calibrate_command(
+        logs: Annotated[Path, typer.Argument(
+            help="Logs: a .parquet/.csv logs file, or a MIND or MovieLens-100k folder.")],
+        out: Annotated[Path, typer.Option(help="Folder for world.yaml, parameters.csv, "
+                                          "fidelity.csv, fidelity.png, report.md.")],
+        config: Annotated[Path | None, typer.Option(
+            "--config", help="YAML whose world: section is the base for what the logs "
+                             "leave open [default: the default world].")] = None,
+        world: WorldOption = None,
+        seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the "
+                                          "simulations.")] = 0,
+        bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of users "
+                                               "(intervals).")] = 200,
+        sim_users: Annotated[int, typer.Option(help="Users in the simulations that fit the "
+                                               "attractiveness weights.")] = 2000,
+        sim_seeds: Annotated[int, typer.Option(help="Simulated worlds averaged in that "
+                                               "fit.")] = 3,
+        progress: ProgressOption = True) -> None:
+    """Fit a world to logs (the parameters logs identify, with 95% intervals) and write it
+    as world.yaml (a --config for compare), with a fidelity report of real vs simulated
+    statistics."""
+    from drnsim.calibrate import calibrate, check_output_folder, fidelity, write_calibration
+    from drnsim.datasets import read_logs
+
+    check_output_folder(out)
+    base = Experiment.from_yaml(config).world if config is not None else Experiment().world
+    if world:
+        base = base.replace(**parse_world(world))
+    echo = typer.echo if progress else (lambda _: None)
+    echo(f"reading {logs}")
+    frame = read_logs(logs)
+    result = calibrate(frame, base=base, seed=seed, n_bootstrap=bootstrap,
+                       sim_users=sim_users, sim_seeds=sim_seeds, echo=echo)
+    echo("simulating the fitted world for the fidelity report")
+    report = fidelity(frame, result.world, seed=seed)
+    paths = write_calibration(out, result, report, source=str(logs))
+    table = result.parameters[["parameter", "value", "low", "high"]]
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    typer.echo("")
+    typer.echo(report.table[["statistic", "real_mean", "sim_mean", "distance",
+                             "distance_kind"]].to_string(index=False,
+                                                         float_format=lambda v: f"{v:.4g}"))
+    typer.echo(f"\nwrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+@friendly_errors
+def convert(source: Annotated[Path, typer.Argument(
+                help="A MIND folder (behaviors.tsv, news.tsv) or a MovieLens-100k folder "
+                     "(u.data, u.item, u.user).")],
+            out: Annotated[Path, typer.Option(help="Logs file to write (.parquet or .csv); "
+                                              "must not exist.")]) -> None:
+    """Turn a public dataset into drnsim logs (see drnsim.datasets for the conversion)."""
+    from drnsim.datasets import read_logs
+    from drnsim.logs import save_logs
+
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise ValueError(f"--out must end in .parquet or .csv, got {out.name!r}")
+    if out.exists():
+        raise ValueError(f"--out {out} already exists; remove it or choose another path")
+    if not source.is_dir():
+        raise ValueError(f"{source}: not a folder (give a MIND or MovieLens-100k folder)")
+    frame = read_logs(source)
+    save_logs(frame, out)
+    typer.echo(f"{len(frame):,} impressions, {frame['visit_id'].nunique():,} visits, "
+               f"{frame['user_id'].nunique():,} users -> {out}")
 
 
 @app.command("agents")

@@ -67,6 +67,43 @@ class FeatureSpec:
                    c.n_genders, c.n_regions, c.n_devices, c.history_length, c.n_candidates,
                    c.slate_size)
 
+    @classmethod
+    def from_logs(cls, logs: pd.DataFrame, n_item_buckets: int | None = None,
+                  history_length: int | None = None) -> FeatureSpec:
+        """The spec of a logs frame (`drnsim.logs` schema, e.g. from `drnsim.datasets`):
+        every vocabulary sized by the largest id in the logs (histories included), so a
+        field that holds only 0 (a source without providers or devices) gets one value.
+        `n_item_buckets` defaults to one bucket per item id (no two items share an
+        embedding row; ids seen later are hashed modulo it); `history_length` to the
+        longest history; slate_size = n_candidates = the largest position + 1."""
+        check_logs(logs)
+        visits = logs.drop_duplicates("visit_id")  # one history per visit
+
+        def largest(scalar: str, lists: str | None = None) -> int:
+            top = int(logs[scalar].max())
+            if lists is not None:
+                top = max(top, max((int(np.max(v)) for v in visits[lists] if len(v)),
+                                   default=0))
+            return top
+
+        if n_item_buckets is None:
+            n_item_buckets = largest("item_id", "hist_item_id") + 1
+        if n_item_buckets < 1:
+            raise ValueError(f"n_item_buckets must be >= 1, got {n_item_buckets}")
+        longest = max(int(visits["hist_item_id"].map(len).max()), 1)
+        if history_length is None:
+            history_length = longest
+        if isinstance(history_length, bool) or not isinstance(history_length, int) \
+                or history_length < 1:
+            raise ValueError(f"history_length must be an integer >= 1, got {history_length!r}")
+        slate = int(logs["position"].max()) + 1
+        return cls(n_users=largest("user_id") + 1, n_item_buckets=n_item_buckets,
+                   n_topics=largest("topic", "hist_topic") + 1,
+                   n_providers=largest("provider", "hist_provider") + 1,
+                   n_age_buckets=largest("user_age") + 1, n_genders=largest("user_gender") + 1,
+                   n_regions=largest("user_region") + 1, n_devices=largest("user_device") + 1,
+                   history_length=history_length, n_candidates=slate, slate_size=slate)
+
     @property
     def user_vocab(self) -> tuple[int, ...]:
         """Vocabulary size (with the padding index 0) of each user/context field."""

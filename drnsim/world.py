@@ -238,12 +238,34 @@ class NewsStream:
     def add_clicks(self, items: np.ndarray, times: np.ndarray) -> None:
         """Count clicks (flat arrays of item ids and times) in the decayed counters."""
         latest = float(times.max(initial=self.clicks_ref_time))
-        clicks = self.table.clicks
-        if (latest - self.clicks_ref_time) / _WINDOWS[0] > _REBASE_EXPONENT:
-            clicks *= np.exp(-(latest - self.clicks_ref_time) / _WINDOWS).astype(np.float32)
-            clicks[clicks < 1e-20] = 0.0  # no float32 denormals
-            self.clicks_ref_time = latest
-        kernels.add_clicks(clicks, items, times, self.first, self.clicks_ref_time, _WINDOWS)
+        self.clicks_ref_time = rebase_click_counters(self.table.clicks, self.clicks_ref_time,
+                                                     latest)
+        kernels.add_clicks(self.table.clicks, items, times, self.first, self.clicks_ref_time,
+                           _WINDOWS)
+
+
+def rebase_click_counters(clicks: np.ndarray, ref_time: float, latest: float) -> float:
+    """Decayed click counters (items, windows) hold sum exp((t_click - ref_time) / window);
+    before counting clicks up to `latest`, move them (in place) to the reference `latest`
+    when exp() would otherwise near the float32 range. Returns the reference time in use."""
+    if (latest - ref_time) / _WINDOWS[0] <= _REBASE_EXPONENT:
+        return ref_time
+    clicks *= np.exp(-(latest - ref_time) / _WINDOWS).astype(np.float32)
+    clicks[clicks < 1e-20] = 0.0  # no float32 denormals
+    return latest
+
+
+def click_decay(times: np.ndarray, ref_time: float) -> np.ndarray:
+    """Factors (n, windows) that turn decayed counters into popularity at `times`: a click
+    at t counts exp(-(T - t) / window) at time T."""
+    return np.exp(-(np.asarray(times, np.float64)[:, None] - ref_time) / _WINDOWS)
+
+
+def clock(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day (0-23) and weekday (0-6) of times in seconds: time 0 is a midnight that
+    starts weekday 0 (real logs put it on a Monday, so weekday 0 = Monday)."""
+    hour = np.floor(np.asarray(times) / HOUR).astype(np.int64)
+    return (hour % 24).astype(np.int32), ((hour // 24) % 7).astype(np.int32)
 
 
 class VisitQueue:
@@ -401,20 +423,19 @@ class World:
                       "popularity": np.empty((b, n, w), np.float32)}
         user_news = {"topic_clicks": np.empty((b, n, w), np.float32),
                      "provider_clicks": np.empty((b, n, w), np.float32)}
-        click_decay = (np.exp(-(times[:, None] - news.clicks_ref_time) / _WINDOWS)
-                       if popularity is None else np.zeros((b, w)))
+        decay = (click_decay(times, news.clicks_ref_time) if popularity is None
+                 else np.zeros((b, w)))
         rows = news.table
         kernels.fill_observation(users, times, batch.candidates, self.users.features,
                                  *self.users.click_ring, rows.topic, rows.provider,
-                                 rows.pub_time, rows.clicks, news.first, click_decay, _WINDOWS,
+                                 rows.pub_time, rows.clicks, news.first, decay, _WINDOWS,
                                  cfg.n_topics, cfg.n_providers, user["features"],
                                  *history.values(), *candidates.values(),
                                  *user_news.values())
         if popularity is not None:
             candidates["popularity"][:] = popularity
-        hour = np.floor(times / HOUR).astype(np.int64)
-        context = {"hour": (hour % 24).astype(np.int32),
-                   "weekday": ((hour // 24) % 7).astype(np.int32),
+        hour, weekday = clock(times)
+        context = {"hour": hour, "weekday": weekday,
                    "since_last_visit": batch.gaps.astype(np.float32)}
         return {"user": user, "context": context, "history": history,
                 "candidates": {key: candidates[key] for key in _CANDIDATE_KEYS},
@@ -558,4 +579,5 @@ def _take_columns(candidates: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return np.where(columns >= 0, items, NO_ITEM)
 
 
-__all__ = ["ItemColumn", "NewsStream", "VisitBatch", "VisitQueue", "World"]
+__all__ = ["ItemColumn", "NewsStream", "VisitBatch", "VisitQueue", "World", "click_decay", "clock",
+           "rebase_click_counters"]

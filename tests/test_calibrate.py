@@ -1,0 +1,144 @@
+"""Calibration: known worlds fitted back from their logs, what the click bias means, the
+fidelity report, and the command's files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from drnsim.calibrate import (
+    calibrate,
+    check_output_folder,
+    fidelity,
+    ks_distance,
+    write_calibration,
+)
+from drnsim.cli import app
+from drnsim.config import WorldConfig
+from drnsim.logs import collect_logs, save_logs
+from drnsim.results import Experiment
+
+# Logs of the clicks-only return model (the long-term world's trade-off switched off where
+# the config has it), which is the return model calibrate fits.
+CLICKS_ONLY = ({"tradeoff_strength": 0.0}
+               if "tradeoff_strength" in WorldConfig.field_names() else {})
+SETTINGS = {
+    "default": dict(position_bias_kappa=0.8, click_bias=-2.0, mean_return_hours=8.0,
+                    news_per_hour=200.0),
+    "steep, less clicky, frequent, slow news": dict(position_bias_kappa=1.2, click_bias=-3.0,
+                                                    mean_return_hours=4.0, news_per_hour=100.0),
+}
+CHECKED = ("position_bias_kappa", "click_bias", "mean_return_hours", "news_per_hour")
+
+
+def random_logs(n_users: int = 1500, days: float = 1.0, seed: int = 1, **world) -> pd.DataFrame:
+    """Logs under a uniformly random ranking, so positions are randomised."""
+    return collect_logs(WorldConfig(n_users=n_users, **CLICKS_ONLY, **world), None, days=days,
+                        seed=seed)
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_round_trip(setting):
+    """Kappa, the click bias, the mean return gap and the news rate come back within 10%,
+    each with an interval around the estimate."""
+    truth = SETTINGS[setting]
+    result = calibrate(random_logs(**truth), n_bootstrap=40, sim_users=1500, sim_seeds=2,
+                       base=WorldConfig(**CLICKS_ONLY))
+    table = result.parameters.set_index("parameter")
+    for name in CHECKED:
+        value, low, high = table.loc[name, ["value", "low", "high"]]
+        assert value == pytest.approx(truth[name], rel=0.10), (name, value)
+        assert low < value < high, (name, low, value, high)
+        assert getattr(result.world, name) == value
+    assert table.loc["n_users", "value"] == pytest.approx(1500, rel=0.05)
+
+
+def test_click_bias_is_identified_only_given_the_hidden_weights():
+    """The logs pin down the mean attractiveness of a shown item, not b0 itself: behind
+    these logs is half the base's relevance weight, so the fit (which keeps the base's
+    weight) puts b0 far from the truth, outside its own interval, while its world
+    reproduces the logs' attractiveness."""
+    result = calibrate(random_logs(n_users=1000, relevance_weight=4.0), n_bootstrap=40,
+                       sim_users=1000, sim_seeds=1, base=WorldConfig(**CLICKS_ONLY))
+    value, low, high = result.parameters.set_index("parameter").loc[
+        "click_bias", ["value", "low", "high"]]
+    assert value < -2.3 and high < -2.0
+    stats = result.statistics
+    assert stats["simulated_log_c"] == pytest.approx(stats["real_log_c"], abs=0.05)
+
+
+def test_ks_distance():
+    assert ks_distance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == 0.0
+    assert ks_distance(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 1.0
+    assert ks_distance(np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 4.0])) == 0.5
+
+
+def test_fidelity_tells_a_wrong_world_from_the_right_one():
+    """Against logs of a world, that world's simulation is closer in visits per user and
+    gaps than a world whose users return 4x less often."""
+    world = WorldConfig(n_users=800, **CLICKS_ONLY)
+    logs = collect_logs(world, None, days=1.0, seed=4)
+    right = fidelity(logs, world, seed=0).table.set_index("statistic")
+    wrong = fidelity(logs, world.replace(mean_return_hours=32.0), seed=0).table.set_index(
+        "statistic")
+    for name in ("visits_per_user", "gap_hours", "clicks_per_user"):
+        assert right.loc[name, "distance"] < right.loc[name, "critical_5pct"] * 1.5
+        assert wrong.loc[name, "distance"] > 3 * right.loc[name, "distance"]
+    assert right.loc["ctr_by_position", "distance"] < 0.2
+    assert set(right["distance_kind"]) == {"relative L1", "Kolmogorov-Smirnov",
+                                           "total variation (sorted shares)"}
+
+
+@pytest.fixture(scope="module")
+def small_logs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cal") / "logs.parquet"
+    save_logs(random_logs(n_users=300, days=1.0, seed=2), path)
+    return path
+
+
+def test_calibrate_command_writes_a_valid_config(tmp_path, small_logs):
+    out = tmp_path / "cal"
+    args = ["calibrate", str(small_logs), "--out", str(out), "--bootstrap", "20",
+            "--sim-users", "300", "--sim-seeds", "1", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"world.yaml", "parameters.csv", "fidelity.csv",
+                                               "fidelity.png", "report.md"}
+    experiment = Experiment.from_yaml(out / "world.yaml")
+    parameters = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    assert experiment.world.click_bias == pytest.approx(parameters.loc["click_bias", "value"])
+    assert set(pd.read_csv(out / "fidelity.csv")["statistic"]) >= {
+        "ctr_by_position", "clicks_per_user", "visits_per_user", "gap_hours",
+        "item_popularity", "click_age_hours"}
+    report = (out / "report.md").read_text()
+    assert "not identified by click logs" in report
+    # the default base has the long-term world on; the fit is of the clicks-only world
+    assert "tradeoff_strength set to 0" in report and experiment.world.tradeoff_strength == 0
+    again = CliRunner().invoke(app, args)  # its own folder: rewritten
+    assert again.exit_code == 0, again.output
+
+
+def test_calibrate_command_errors(tmp_path, small_logs):
+    runner = CliRunner()
+    missing = runner.invoke(app, ["calibrate", str(tmp_path / "nope.parquet"), "--out",
+                                  str(tmp_path / "o")])
+    assert missing.exit_code == 2
+    assert missing.output.splitlines()[-1].startswith("error: ") and "nope" in missing.output
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "report.md").write_text("my notes")
+    refused = runner.invoke(app, ["calibrate", str(small_logs), "--out", str(foreign)])
+    assert refused.exit_code == 2 and "not written by drnsim calibrate" in refused.output
+    assert (foreign / "report.md").read_text() == "my notes"
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        calibrate(pd.read_parquet(small_logs), n_bootstrap=3)
+
+
+def test_write_calibration_refuses_a_foreign_world_yaml(tmp_path):
+    (tmp_path / "world.yaml").write_text("world: {}\n")
+    with pytest.raises(ValueError, match="world.yaml, not written by drnsim calibrate"):
+        check_output_folder(tmp_path)
+    with pytest.raises(ValueError):
+        write_calibration(tmp_path, None, None)  # refused before anything is touched
