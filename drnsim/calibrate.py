@@ -1,5 +1,5 @@
 """Calibrate a world to logs: the `WorldConfig` fields that logs identify, each with a 95%
-interval, and a fidelity report of real vs simulated statistics (docs/design.md section 10).
+interval, and a fidelity report of real vs simulated statistics (docs/design.md section 13).
 
     result = calibrate(logs)                 # logs: drnsim.logs schema (drnsim.datasets)
     result.world                             # the fitted WorldConfig

@@ -1,5 +1,5 @@
 """Real logs in: public formats -> the logs schema of `drnsim.logs`, with every derived
-feature computed by the simulator's own code (docs/design.md section 10).
+feature computed by the simulator's own code (docs/design.md section 13).
 
     logs = read_movielens("ml-100k")        # u.data, u.item, u.user (ratings as clicks)
     logs = read_mind("MINDsmall_train")     # behaviors.tsv, news.tsv (real impressions)
@@ -461,7 +461,7 @@ def read_movielens(folder: str | Path, *, click_threshold: float = 4.0,
                    history_length: int = 50) -> pd.DataFrame:
     """MovieLens-100k (``u.data``, ``u.item``, ``u.user`` in `folder`) as logs.
 
-    Conversion (docs/design.md section 10):
+    Conversion (docs/design.md section 13):
 
     * **clicks**: every rating is an impression (the user was shown the movie and watched
       it); it is a click when the rating is >= `click_threshold` (default 4 of 5), so the
@@ -561,7 +561,7 @@ def read_movielens(folder: str | Path, *, click_threshold: float = 4.0,
 def read_mind(folder: str | Path, *, history_length: int = 50) -> pd.DataFrame:
     """MIND (``behaviors.tsv`` and ``news.tsv`` of one split, e.g. MINDsmall_train) as logs.
 
-    Conversion (docs/design.md section 10):
+    Conversion (docs/design.md section 13):
 
     * **visits**: one impression (a line of behaviors.tsv) is one visit: its news in the
       file's order are the slate, positions 0, 1, ..., the ``-1`` / ``-0`` suffix the click.
