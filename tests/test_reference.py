@@ -13,7 +13,7 @@ import pytest
 
 import drnsim
 from drnsim.agents import make_agent
-from drnsim.logs import collect_logs
+from drnsim.logs import LOG_COLUMNS, collect_logs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = {"n_users": 300, "n_candidates": 30, "slate_size": 5,
@@ -110,6 +110,9 @@ def test_logs_table_matches_the_collected_logs():
     for column, (_, dtype) in docs.items():
         expected = np.dtype(object) if dtype == "list" else np.dtype(dtype)
         assert logs[column].dtype == expected, column
+    required = {name for row in table("### Logs columns (`collect_logs`, one row per shown item)")
+                if row[-1].startswith("no") for name in names(row[0])}
+    assert required == set(LOG_COLUMNS), "the 'optional' column disagrees with LOG_COLUMNS"
 
 
 def test_metrics_table_names_every_metric_of_a_run():
