@@ -22,11 +22,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from drnsim import _kernels as kernels
 from drnsim.config import WINDOWS_SECONDS, WorldConfig
-from drnsim.envs.spaces import ActionDecoder, ObservationEncoder
+from drnsim.envs.spaces import attach_spaces
 from drnsim.world import VisitBatch, World
 
 _MAX_ID = np.iinfo(np.int32).max
@@ -397,10 +396,7 @@ class NewsFeedEnv(gym.Env):
             raise ValueError(f"prefetch must be an integer in [1, n_users={self.config.n_users}]"
                              f", got {prefetch!r}")
         self.render_mode = render_mode
-        self._encoder = ObservationEncoder(self.config, obs_mode, observation_space(self.config))
-        self._decoder = ActionDecoder(self.config, action_mode)
-        self.observation_space = self._encoder.space
-        self.action_space = self._decoder.space
+        attach_spaces(self, obs_mode, action_mode, observation_space(self.config))
         self._runner = _PrefetchedVisits(self.config, int(prefetch))
         self._plain = self._decoder.mode == "scores" and self._encoder.mode == "dict"
         self._started = False
@@ -473,12 +469,7 @@ class NewsFeedVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": check_autoreset(autoreset_mode)}
-        self._encoder = ObservationEncoder(self.config, obs_mode, observation_space(self.config))
-        self._decoder = ActionDecoder(self.config, action_mode)
-        self.single_observation_space = self._encoder.space
-        self.single_action_space = self._decoder.space
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        attach_spaces(self, obs_mode, action_mode, observation_space(self.config))
         self._runner = _WorldRunner(self.config, self.num_envs)
         self._needs_reset = False
 

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from drnsim.config import HOUR, WINDOW_NAMES, WorldConfig
 
@@ -225,5 +227,22 @@ def validate_weights(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     return weights
 
 
+def attach_spaces(env: Any, obs_mode: str, action_mode: str, dict_space: spaces.Dict) -> None:
+    """Give ``env`` (its ``config`` set) the encoder and decoder of the modes, as
+    ``env._encoder`` / ``env._decoder``, and its spaces: ``observation_space`` and
+    ``action_space`` for a single env; ``single_*`` and the batched ones for a `VectorEnv`
+    (its ``num_envs`` set). ``dict_space`` is the env's raw ("dict") observation space."""
+    env._encoder = ObservationEncoder(env.config, obs_mode, dict_space)
+    env._decoder = ActionDecoder(env.config, action_mode)
+    if not isinstance(env, VectorEnv):
+        env.observation_space, env.action_space = env._encoder.space, env._decoder.space
+        return
+    env.single_observation_space = env._encoder.space
+    env.single_action_space = env._decoder.space
+    env.observation_space = batch_space(env.single_observation_space, env.num_envs)
+    env.action_space = batch_space(env.single_action_space, env.num_envs)
+
+
 __all__ = ["ACTION_MODES", "CANDIDATE_FEATURES", "LOG_HIGH", "OBS_MODES", "ActionDecoder",
-           "ObservationEncoder", "candidate_features", "check_choice", "validate_weights"]
+           "ObservationEncoder", "attach_spaces", "candidate_features", "check_choice",
+           "validate_weights"]

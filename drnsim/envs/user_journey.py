@@ -11,7 +11,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from drnsim.config import DAY, HOUR, WorldConfig
 from drnsim.envs.news_feed import (
@@ -27,7 +26,7 @@ from drnsim.envs.news_feed import (
     rank_slates,
     same_step_info,
 )
-from drnsim.envs.spaces import ActionDecoder, ObservationEncoder, check_choice
+from drnsim.envs.spaces import attach_spaces, check_choice
 from drnsim.journeys import Journeys
 from drnsim.world import VisitBatch, World
 
@@ -341,10 +340,7 @@ class UserJourneyEnv(gym.Env):
         _check_render_mode(render_mode)
         self.config = coerce_config(type(self).__name__, config, overrides)
         self.render_mode = render_mode
-        self._encoder = ObservationEncoder(self.config, obs_mode, _dict_space(self.config))
-        self._decoder = ActionDecoder(self.config, action_mode)
-        self.observation_space = self._encoder.space
-        self.action_space = self._decoder.space
+        attach_spaces(self, obs_mode, action_mode, _dict_space(self.config))
         self._runner = _JourneyRunner(self.config, 1, horizon_days, warmup_days, reward_mode,
                                       reward_weight, return_tau_hours, background,
                                       background_kwargs, journeys_per_world, max_episode_steps)
@@ -418,12 +414,7 @@ class UserJourneyVectorEnv(VectorEnv):
         self.config = coerce_config(type(self).__name__, config, overrides)
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": check_autoreset(autoreset_mode)}
-        self._encoder = ObservationEncoder(self.config, obs_mode, _dict_space(self.config))
-        self._decoder = ActionDecoder(self.config, action_mode)
-        self.single_observation_space = self._encoder.space
-        self.single_action_space = self._decoder.space
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        attach_spaces(self, obs_mode, action_mode, _dict_space(self.config))
         self._runner = _JourneyRunner(self.config, self.num_envs, horizon_days, warmup_days,
                                       reward_mode, reward_weight, return_tau_hours, background,
                                       background_kwargs, journeys_per_world, max_episode_steps)
