@@ -1,6 +1,13 @@
 """A busy neighbour for the speed benchmarks: a separate process that keeps one core busy
 (as a second simulation, an RL library's trainer or another user of a shared machine
-would), started and stopped by the benchmark itself."""
+would), started and stopped by the benchmark itself.
+
+The neighbour runs in its own session, as another terminal's job or another user's process
+does. That matters on Linux: with ``kernel.sched_autogroup_enabled`` (the default) each
+session is one scheduling group with a fair share of the CPU, so on 2 cores a neighbour in
+another session keeps a whole core and the benchmark's threads share the other one. Measured
+on 2026-12-01 (2 cores): torch with 2 GNU OpenMP threads ran 3x slower than with one beside
+a neighbour in the same session and 55x slower beside one in its own session."""
 
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ _SPIN = "import time\nwhile True:\n    sum(i * i for i in range(10_000))\n    ti
 @contextmanager
 def busy_neighbour(processes: int = 1) -> Iterator[None]:
     """Within the block ``processes`` Python processes each spin on one core."""
-    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(processes)]
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN], start_new_session=True)
+                for _ in range(processes)]
     try:
         time.sleep(0.5)  # let them start spinning
         yield

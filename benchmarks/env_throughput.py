@@ -3,6 +3,7 @@ busy neighbour process, in one run (issue 16), plus peak memory.
 
     python benchmarks/env_throughput.py [--users 10000] [--seconds 5] [--quick]
                                         [--neighbours 1] [--large 1000000]
+                                        [--recsim-venv DIR | --no-recsim]
 
 Every configuration runs in a fresh subprocess (its own thread settings and peak RSS):
 the simulator's default threads (``DRNSIM_THREADS`` unset: every core numba sees) and
@@ -11,10 +12,13 @@ each spin on one core, which this script starts and stops itself (`_contention.p
 Relative figures in the same run are what count: on a shared machine the absolute ones
 move with the neighbours' load.
 
-Named baseline: the figures the issue measured before the speed work (10,000 users,
+Named baselines: the figures the issue measured before the speed work (10,000 users,
 100 candidates x slate 10, a 2-core machine), printed beside each ratio; and RecSim's
-interest_evolution, single-threaded, 1,875 slates/s in the issue's window (not measured
-here). Targets (issue 16): beside one busy neighbour single >= 15,000 and B=1024 >= 150,000
+interest_evolution (100 candidates x slate 10, its RandomAgent, one slate per step) measured
+in the same run, idle and busy, from a throwaway venv with ``recsim-no-tf`` (created under
+``--recsim-venv``, reused when it exists; ``--no-recsim`` skips it).
+
+Targets (issue 16): beside one busy neighbour single >= 15,000 and B=1024 >= 150,000
 visits/s; idle single >= 25,000 and B=1024 >= 250,000; no setting below the same run's
 one-thread figure (the default within 5% of it or faster, counted as "never loses"); the
 long-term world (tradeoff_strength = 1) at B = 1024 at least 0.9x the same env with the
@@ -29,6 +33,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -45,7 +50,28 @@ BEFORE = {  # the issue's table (visits/s before the speed work), by (setting, e
 }
 TARGETS = {("busy", "single"): 15_000, ("busy", 1024): 150_000,
            ("idle", "single"): 25_000, ("idle", 1024): 250_000}
-RECSIM_SLATES_PER_S = 1_875  # interest_evolution, single-threaded, the issue's window
+RECSIM_SCRIPT = Path(__file__).resolve().parent / "_recsim_speed.py"
+
+
+def recsim_python(venv: Path) -> Path:
+    """The interpreter of a throwaway venv with RecSim (created on first use)."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import recsim.environments.interest_evolution"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "recsim-no-tf", "six"],
+                   check=True)
+    subprocess.run(check, check=True)
+    return python
+
+
+def recsim_slates_per_s(python: Path, steps: int) -> float:
+    out = subprocess.run([str(python), str(RECSIM_SCRIPT), "--steps", str(steps)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the RecSim run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["slates_per_s"]
 
 
 def measure(n_users: int, batch: int | None, tradeoff: float, seconds: float) -> dict:
@@ -121,6 +147,10 @@ def main() -> None:
     parser.add_argument("--baseline-tree", default=None,
                         help="also time each configuration on this drnsim source tree (e.g. "
                         "`git archive <commit> | tar -x -C DIR`), interleaved, same run")
+    parser.add_argument("--recsim-venv", type=Path,
+                        default=Path(tempfile.gettempdir()) / "drnsim_recsim_venv",
+                        help="throwaway venv for RecSim (created if missing)")
+    parser.add_argument("--no-recsim", action="store_true", help="skip the RecSim baseline")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -132,7 +162,14 @@ def main() -> None:
           f"{args.seconds:g} s per configuration; 'busy' = {args.neighbours} spinning "
           "process(es) started by this script", flush=True)
     results: dict[tuple[str, str, str | int], float] = {}
+    recsim: dict[str, float] = {}
+    python = None if args.no_recsim else recsim_python(args.recsim_venv)
     for load in ("idle", "busy"):
+        if python is not None:
+            with busy_neighbour(args.neighbours) if load == "busy" else nullcontext():
+                recsim[load] = recsim_slates_per_s(python, 5_000 if args.quick else 20_000)
+            print(f"{load:<5} RecSim interest_evolution {recsim[load]:>10,.0f} slates/s "
+                  "(100 candidates x slate 10, one thread)", flush=True)
         for setting, threads in (("default", None), ("1 thread", "1")):
             for env in ENVS:
                 batch = None if env == "single" else int(env)
@@ -158,9 +195,10 @@ def main() -> None:
     print("\nTargets (issue 16):")
     for (load, env), target in TARGETS.items():
         value = results[load, "default", env]
+        versus = (f"; {value / recsim[load]:.1f}x RecSim interest_evolution in the same "
+                  "setting" if load in recsim else "")
         print(f"  {load:<5} {env_name(env):<14} {value:>10,.0f} / {target:,} "
-              f"{'meets' if value >= target else 'BELOW'}; "
-              f"{value / RECSIM_SLATES_PER_S:.0f}x RecSim interest_evolution (issue's figure)")
+              f"{'meets' if value >= target else 'BELOW'}{versus}")
     without = run_one(args.users, 1024, args.seconds, 0.0, None)["visits_per_s"]
     print(f"\nthe long-term world at B = 1024, idle: "
           f"{results['idle', 'default', 1024] / without:.3f}x the visits/s of "

@@ -1,26 +1,35 @@
-"""Same seeds, same numbers before and after the speed work (issue 16): digests of env
-rollouts compared with those of the code before it (commit fda2198, the long-term world),
-printed side by side.
+"""Same seeds, same numbers: digests of env rollouts from this tree, run twice, and from a
+baseline tree in the same run (issue 16: the speed work must not change the simulation).
 
-    python benchmarks/same_numbers.py [vec64 vec1024 single lambda0]
+    python benchmarks/same_numbers.py [--baseline-tree DIR] [vec64 vec1024 single lambda0]
 
 Each case resets an env with seed 0, steps it with seeded random scores and hashes every
-step's (obs, reward, terminated, truncated, info). vec1024 runs about 7 simulated days, so
-the item store has forgotten items by then (`NewsStream.forget_before`).
+step's (obs, reward, terminated, truncated, info) (info: the keys every version has, so
+`churned`, added later, is left out). vec1024 runs about 7 simulated days, so the item store
+has forgotten items by then (`NewsStream.forget_before`). Digests are compared within one
+run on one machine: numpy picks its exp/log/tanh by CPU, so they differ between machines.
+
+Named baseline: any checkout, e.g. the commit before the speed work
+(``git worktree add --detach /tmp/base fda2198``) or the previous commit (``HEAD``), run in
+a subprocess with ``PYTHONPATH`` set to it. Measured on 2026-12-01 against fda2198: every
+case the same, the single env's included (it now commits each visit at its step, which
+`_PrefetchedVisits` makes equivalent to committing the micro-batch at its end).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
-BEFORE = {  # digests of the code at fda2198 (before the speed work)
-    "vec64": "976b87f44eae9910", "vec1024": "81aca31714fe6b30", "single": "5e2fe32be0927034",
-    "single_p1": "7bba6cdb1ea9e341", "lambda0": "63c4cbe989205c60",
-    "cascade": "6788bcb83d56f1ac",
-}
+CASES = ("vec64", "vec1024", "single", "lambda0")
+INFO_KEYS = ("shown", "clicks", "dwell", "user_id", "visit_id", "sim_time", "gap")
 
 
 def digest(tree, h):
@@ -47,14 +56,16 @@ def rollout(env, steps: int, warm: int = 0) -> str:
         env.step(rng.uniform(-1, 1, shape).astype(np.float32))
     h = hashlib.sha256()
     for _ in range(steps):
-        digest(list(env.step(rng.uniform(-1, 1, shape).astype(np.float32))), h)
+        obs, reward, terminated, truncated, info = env.step(
+            rng.uniform(-1, 1, shape).astype(np.float32))
+        digest([obs, reward, terminated, truncated,
+                {key: info[key] for key in INFO_KEYS}], h)
     return h.hexdigest()[:16]
 
 
-def main() -> None:
+def digests(which: list[str]) -> dict[str, str]:
     from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 
-    which = sys.argv[1:] or ["vec64", "vec1024", "single", "lambda0"]
     now = {}
     if "vec64" in which:
         now["vec64"] = rollout(NewsFeedVectorEnv(64, n_users=2000, episode_days=30.0), 400)
@@ -71,9 +82,42 @@ def main() -> None:
         now["cascade"] = rollout(NewsFeedVectorEnv(32, n_users=1000, episode_days=30.0,
                                                    click_model="cascade",
                                                    candidate_mode="sampled"), 300)
-    for case, value in now.items():
-        verdict = "same" if value == BEFORE[case] else "DIFFERENT"
-        print(f"{case:<10} now {value}  before {BEFORE[case]}  {verdict}")
+    return now
+
+
+def digests_in(tree: str | None, which: list[str]) -> dict[str, str]:
+    """`digests` in a fresh subprocess on the source tree ``tree`` (None: this one)."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(Path(tree).resolve())
+    out = subprocess.run([sys.executable, __file__, "--one", *which], capture_output=True,
+                         text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"the rollout subprocess failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cases", nargs="*", choices=[[], *CASES], default=[],
+                        help=f"any of {list(CASES)} (default: all)")
+    parser.add_argument("--baseline-tree", default=None,
+                        help="a checkout of another commit to compare with in the same run")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    which = args.cases or list(CASES)
+    if args.one:
+        print(json.dumps(digests(which)))
+        return
+    first, second = digests_in(None, which), digests_in(None, which)
+    base = digests_in(args.baseline_tree, which) if args.baseline_tree else {}
+    for case, value in first.items():
+        rerun = "same" if second[case] == value else "DIFFERENT"
+        line = f"{case:<10} now {value}  re-run {rerun}"
+        if base:
+            verdict = "same" if base.get(case) == value else "DIFFERENT"
+            line += f"  baseline {base.get(case)} {verdict}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

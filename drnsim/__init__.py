@@ -16,7 +16,10 @@ from typing import Any
 
 import gymnasium
 
-from drnsim._parallel import set_threads  # first: thread settings before numba loads
+from drnsim._parallel import (  # first: thread settings before numba loads
+    set_threads,
+    set_torch_threads,
+)
 from drnsim.config import WorldConfig
 
 __version__ = "0.1.0"
@@ -54,5 +57,5 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ENV_ID", "JOURNEY_ENV_ID", "NewsFeedEnv", "NewsFeedVectorEnv", "UserJourneyEnv",
     "UserJourneyVectorEnv", "World", "WorldConfig", "__version__", "compare", "make_agent",
-    "run_episode", "scores_from_ranking", "set_threads", "summarize",
+    "run_episode", "scores_from_ranking", "set_threads", "set_torch_threads", "summarize",
 ]

@@ -475,6 +475,53 @@ def _record(b, users, times, items, clicks, item_vector, item_topic, item_provid
 
 
 # --- ranking, popularity, interests, candidates -----------------------------------------
+@njit(cache=True)
+def schedule_returns(users, times, n_clicks, log_gap_coin, growth, churn_coin, disengage_coin,
+                     engagement, base_rate, visit_count, last_visit, empty_streak, churned,
+                     max_rate_multiplier, churn_after, churn_probability, disengage_scale,
+                     max_streak, next_times):
+    """The arithmetic of `users.UserPopulation.schedule_returns` after its exp, log and tanh
+    (numpy's, passed in): rate = r0_u min(growth, cap), gap = -log(coin) / rate, the empty
+    streak, both churn coins; writes each user's state and next visit time (inf =
+    churned)."""
+    for b in range(users.size):
+        u = users[b]
+        visit_count[u] += 1
+        last_visit[u] = times[b]
+        rate = base_rate[u] * min(growth[b], max_rate_multiplier)
+        streak = 0 if n_clicks[b] > 0 else empty_streak[u] + 1
+        empty_streak[u] = min(streak, max_streak)
+        churn = streak >= churn_after and churn_coin[b] < churn_probability
+        churn = churn or disengage_coin[b] < disengage_scale * max(-engagement[b], 0.0)
+        if churn:
+            churned[u] = True
+        next_times[b] = np.inf if churn else times[b] + -log_gap_coin[b] / rate
+
+
+@njit(cache=True)
+def merge_window(win_users, win_times, users, times, horizon):
+    """`world.VisitQueue`'s window (sorted by time) with the visits (users, times) that fall
+    inside its horizon merged in: finite times <= horizon, stably sorted, each after the
+    window's visits at the same time. Returns the new (users, times), or the old arrays when
+    none falls inside."""
+    inside = np.flatnonzero(np.isfinite(times) & (times <= horizon))
+    if inside.size == 0:
+        return win_users, win_times
+    order = inside[np.argsort(times[inside], kind="mergesort")]
+    n_old, n_new = win_users.size, order.size
+    out_users = np.empty(n_old + n_new, dtype=win_users.dtype)
+    out_times = np.empty(n_old + n_new, dtype=win_times.dtype)
+    i = j = 0
+    for k in range(n_old + n_new):
+        if j < n_new and (i == n_old or times[order[j]] < win_times[i]):
+            out_users[k], out_times[k] = users[order[j]], times[order[j]]
+            j += 1
+        else:
+            out_users[k], out_times[k] = win_users[i], win_times[i]
+            i += 1
+    return out_users, out_times
+
+
 @dual
 def rank_slates(scores, mask, out, n_chunks):
     """Top-K candidate indices per row into out (B, K): descending score, ties to the lower

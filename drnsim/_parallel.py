@@ -12,6 +12,14 @@ memory"): a default that never loses much to one thread, on an idle or a busy ma
   thread-safe and work-stealing: the calling thread works too and takes over chunks that a
   descheduled thread has not started. Workqueue is fork-safe; it is not thread-safe, so a
   parallel launch from a second Python thread runs the serial variant instead.
+* **torch.** Inside drnsim's loop (`loop.play`) and model training (`models.training.fit`)
+  torch's intra-op threads are ``DRNSIM_TORCH_THREADS`` or `set_torch_threads(n)`, default
+  1, restored on the way out (`torch_threads`). The CPU wheel's pool is GNU OpenMP: beside
+  a busy process its threads spin at every op's barrier for a descheduled one, and the
+  2026-12-01 measurement (``benchmarks/torch_threads.py``) saw DRN's updates 40-90x slower
+  with 2 threads than with 1; idle, the second thread gained 1.5x on the zoo's
+  small batches. drnsim's scale-out is one run per core (`compare --ray`), so one thread
+  each is the default that never collapses.
 * **Serial or parallel, per call.** Every kernel is compiled twice (`dual`): serial and
   with ``prange``. A call runs serial when one thread is allowed, the batch has fewer than
   `MIN_PARALLEL_VISITS` visits (a parallel region costs tens of microseconds), the process
@@ -115,6 +123,18 @@ def _check_threads(threads: Any, source: str) -> int:
 
 
 _threads = _check_threads(_REQUESTED, "DRNSIM_THREADS") if _REQUESTED is not None else _POOL
+
+
+def _torch_threads_from_environment() -> int:
+    value = os.environ.get("DRNSIM_TORCH_THREADS", "").strip()
+    if not value:
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"DRNSIM_TORCH_THREADS must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+_torch_threads = _torch_threads_from_environment()
 _forced: int | None = None  # force_variant: 0 serial, 1 parallel, None: choose
 _launch = threading.Lock()  # one parallel launch at a time (workqueue is not thread-safe)
 _parent_pid = os.getpid()
@@ -130,6 +150,35 @@ def set_threads(threads: int) -> None:
 def get_threads() -> int:
     """Threads the simulator's kernels may use (`set_threads`, ``DRNSIM_THREADS``)."""
     return _threads
+
+
+def set_torch_threads(threads: int) -> None:
+    """torch's intra-op threads inside drnsim's loop and training from now on (`torch_threads`;
+    default 1, or ``DRNSIM_TORCH_THREADS``)."""
+    global _torch_threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    _torch_threads = threads
+
+
+def get_torch_threads() -> int:
+    """torch's intra-op threads inside drnsim's loop and training (`set_torch_threads`)."""
+    return _torch_threads
+
+
+@contextmanager
+def torch_threads() -> Iterator[None]:
+    """Within the block torch (when it is imported) runs on `get_torch_threads()` intra-op
+    threads; the caller's setting is restored after it (module docstring: why one)."""
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    if previous is not None and previous != _torch_threads:
+        torch.set_num_threads(_torch_threads)
+    try:
+        yield
+    finally:
+        if previous is not None and torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -268,8 +317,10 @@ def info() -> dict[str, Any]:
     kernels = {name: k.choices() for name, k in vars(_kernels).items()
                if isinstance(k, DualKernel)}
     layer = numba.threading_layer() if _numba_parallel._is_initialized else LAYER
-    return {"layer": layer, "threads": _threads, "pool": _POOL, "kernels": kernels}
+    return {"layer": layer, "threads": _threads, "pool": _POOL, "torch_threads": _torch_threads,
+            "kernels": kernels}
 
 
 __all__ = ["CHUNKS_PER_THREAD", "DualKernel", "LAYER", "MIN_PARALLEL_VISITS", "dual",
-           "force_variant", "get_threads", "info", "set_threads"]
+           "force_variant", "get_threads", "get_torch_threads", "info", "set_threads",
+           "set_torch_threads", "torch_threads"]

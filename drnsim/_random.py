@@ -59,6 +59,26 @@ def hash_uniform(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
     return ((np.asarray(state) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
 
 
+@njit(cache=True)
+def _stream_uniforms(key, streams, first, second, out):
+    for s in range(streams.size):
+        base = absorb(key, uint64(streams[s]))
+        for i in range(first.size):
+            out[s, i] = to_uniform(absorb(absorb(base, uint64(first[i])), uint64(second[i])))
+
+
+def stream_uniforms(key: np.uint64, streams: tuple[int, ...], first: np.ndarray,
+                    second: np.ndarray) -> np.ndarray:
+    """``hash_uniform(key, s, first, second)`` for each stream number s, as rows of an
+    (S, B) array, in one compiled pass (the same numbers bit for bit: integer hashing and
+    an exact conversion; it saves the per-counter passes on small batches)."""
+    first, second = np.asarray(first), np.asarray(second)
+    out = np.empty((len(streams), first.size))
+    _stream_uniforms(np.uint64(key), np.asarray(streams, dtype=np.int64), first.ravel(),
+                     second.ravel(), out)
+    return out
+
+
 def counter_normals(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
     """Standard normals, one per broadcast element of the counters: the first of
     `counter_normal_pair` with j = 0, Box-Muller on the coins hash(key, counters..., 0) and

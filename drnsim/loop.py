@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from drnsim._parallel import torch_threads
 from drnsim._validate import (
     InvalidTypeError,
     boolean,
@@ -169,6 +170,7 @@ def drive(env: Any, agent: Any, obs: dict, days: float | None = None, progress: 
     return frame[COLUMNS]
 
 
+@torch_threads()
 def play(env: Any, agent: Any, obs: dict, days: float | None = None, progress: bool = False,
          name: str | None = None, on_step: Callable[[dict, dict, Any], None] | None = None,
          with_regret: bool = False, logs: pd.DataFrame | None = None,

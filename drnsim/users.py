@@ -28,10 +28,12 @@ from typing import Protocol
 import numpy as np
 
 from drnsim import _kernels as kernels
-from drnsim._random import hash_uniform
+from drnsim._random import hash_uniform, stream_uniforms
 from drnsim.config import DAY, HOUR, WorldConfig
 
 NO_ITEM = -1
+_VISIT_STREAMS = (0, 1, 3)  # the visit key's coins after a visit: gap, churn, disengagement
+_MAX_STREAK = np.iinfo(np.int16).max  # empty_streak saturates at its dtype's maximum
 
 
 class ItemRows(Protocol):
@@ -261,22 +263,22 @@ class UserPopulation:
         """
         cfg = self.config
         visit_no = self.visit_count[users]
-        self.visit_count[users] = visit_no + 1
-        self.last_visit[users] = times
+        gap_coin, churn_coin, disengage_coin = stream_uniforms(
+            self.visit_key, _VISIT_STREAMS, users, visit_no)
+        # numpy's tanh, exp and log (its SIMD versions round differently from numba's), the
+        # rest in one compiled pass: the same numbers as the all-numpy formula, bit for bit
         engagement = np.tanh(self.engagement[users] / cfg.engagement_scale)
         weight = cfg.tradeoff_strength * cfg.engagement_gain
-        multiplier = np.minimum(np.exp(cfg.satisfaction_gain * (n_clicks - cfg.clicks_baseline)
-                                       + weight * engagement), cfg.max_rate_multiplier)
-        rate = self.base_rate[users] * multiplier
-        gap = -np.log(hash_uniform(self.visit_key, 0, users, visit_no)) / rate
-        streak = np.where(n_clicks > 0, 0, self.empty_streak[users] + 1)
-        self.empty_streak[users] = np.minimum(streak, np.iinfo(np.int16).max)
-        churn = ((streak >= cfg.churn_after_empty_visits)
-                 & (hash_uniform(self.visit_key, 1, users, visit_no) < cfg.churn_probability))
-        disengaged = cfg.tradeoff_strength * cfg.engagement_churn * np.maximum(-engagement, 0.0)
-        churn |= hash_uniform(self.visit_key, 3, users, visit_no) < disengaged
-        self.churned[users] |= churn
-        return np.where(churn, np.inf, times + gap)
+        growth = np.exp(cfg.satisfaction_gain * (n_clicks - cfg.clicks_baseline)
+                        + weight * engagement)
+        next_times = np.empty(len(users))
+        kernels.schedule_returns(
+            users, times, n_clicks, np.log(gap_coin), growth, churn_coin, disengage_coin,
+            engagement, self.base_rate, self.visit_count, self.last_visit, self.empty_streak,
+            self.churned, cfg.max_rate_multiplier, cfg.churn_after_empty_visits,
+            cfg.churn_probability, cfg.tradeoff_strength * cfg.engagement_churn, _MAX_STREAK,
+            next_times)
+        return next_times
 
     def first_visit_times(self) -> np.ndarray:
         """Each user's first visit: an Exp(r0_u) wait from time 0, counter-based."""

@@ -13,7 +13,7 @@ expose the truth for the oracle agent and regret metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,7 +45,9 @@ class VisitBatch:
 
     def rows(self, index: slice | np.ndarray) -> VisitBatch:
         """The sub-batch of some visits (e.g. `rows(slice(j, j + 1))` for one visit)."""
-        return VisitBatch(*(getattr(self, f.name)[index] for f in fields(self)))
+        return VisitBatch(self.users[index], self.times[index], self.visit_ids[index],
+                          self.visit_numbers[index], self.gaps[index], self.candidates[index],
+                          self.mask[index])
 
 
 class ItemColumn:
@@ -308,13 +310,9 @@ class VisitQueue:
     def push(self, users: np.ndarray, times: np.ndarray) -> None:
         """Schedule the users' next visits (inf: never)."""
         self.next_time[users] = times
-        inside = np.isfinite(times) & (times <= self.horizon)
-        if inside.any():
-            order = np.argsort(times[inside], kind="stable")
-            new_users, new_times = users[inside][order], times[inside][order]
-            at = np.searchsorted(self.win_times, new_times, side="right")
-            self.win_users = np.insert(self.win_users, at, new_users)
-            self.win_times = np.insert(self.win_times, at, new_times)
+        self.win_users, self.win_times = kernels.merge_window(
+            self.win_users, self.win_times, np.asarray(users, dtype=np.int64), times,
+            self.horizon)
 
 
 class World:
@@ -513,9 +511,7 @@ class World:
         in one pass (`_kernels.serve`). With `rows`, only those visits of the batch (shown
         then has their rows only)."""
         if rows is not None:
-            batch = VisitBatch(batch.users[rows], batch.times[rows], batch.visit_ids[rows],
-                               batch.visit_numbers[rows], batch.gaps[rows],
-                               batch.candidates[rows], batch.mask[rows])
+            batch = batch.rows(rows)
         b, k = shown.shape
         items, clicks = np.empty((b, k), np.int64), np.empty((b, k), np.bool_)
         dwell, satisfaction = np.empty((b, k), np.float32), np.empty((b, k))

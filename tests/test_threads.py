@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from drnsim import _parallel
+from drnsim.envs import NewsFeedVectorEnv
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -70,6 +71,48 @@ def test_bad_drnsim_threads_is_named(value: str):
 def test_set_threads_rejects_non_counts(value):
     with pytest.raises(ValueError, match="threads must be an integer >= 1"):
         _parallel.set_threads(value)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-3", "1.5"])
+def test_bad_drnsim_torch_threads_is_named(value: str):
+    run = _python("import drnsim", DRNSIM_TORCH_THREADS=value)
+    assert run.returncode != 0
+    assert f"DRNSIM_TORCH_THREADS must be an integer >= 1, got {value!r}" in run.stderr
+
+
+@pytest.mark.parametrize("value", [0, 2.0, "2", True])
+def test_set_torch_threads_rejects_non_counts(value):
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        _parallel.set_torch_threads(value)
+
+
+def test_torch_runs_on_drnsims_torch_threads_inside_the_loop_and_training_only():
+    """`play` and `fit` switch torch to get_torch_threads() and restore the caller's count
+    after (also when they raise)."""
+    import torch
+
+    from drnsim.loop import play
+
+    seen = []
+
+    class Spy:
+        def act(self, obs):
+            seen.append(torch.get_num_threads())
+            raise RuntimeError("stop")
+
+    previous = torch.get_num_threads()
+    _parallel.set_torch_threads(3)
+    try:
+        torch.set_num_threads(2)
+        env = NewsFeedVectorEnv(16, n_users=200)
+        obs, _ = env.reset(seed=0)
+        with pytest.raises(RuntimeError, match="stop"):
+            play(env, Spy(), obs, days=0.1)
+        assert seen == [3]
+        assert torch.get_num_threads() == 2
+    finally:
+        _parallel.set_torch_threads(1)
+        torch.set_num_threads(previous)
 
 
 def test_set_threads_above_numbas_pool_names_the_limit():

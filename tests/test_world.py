@@ -383,3 +383,38 @@ def test_the_item_store_stays_bounded_and_histories_outlive_their_items():
     old = obs["history"]["item_id"] < news.first
     assert ((obs["history"]["item_id"] >= 0) & old).any()
     assert (obs["history"]["topic"][old & (obs["history"]["item_id"] >= 0)] >= 0).all()
+
+
+def test_compiled_visit_coins_are_hash_uniforms_bit_for_bit():
+    from drnsim._random import hash_uniform, stream_uniforms
+
+    users = np.array([0, 7, 123_456, 2**40], dtype=np.int64)
+    numbers = np.array([0, 3, 1, 99], dtype=np.int32)
+    key = np.uint64(0xDEADBEEF12345678)
+    coins = stream_uniforms(key, (0, 1, 3), users, numbers)
+    for row, stream in enumerate((0, 1, 3)):
+        assert np.array_equal(coins[row], hash_uniform(key, stream, users, numbers))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_visit_queue_push_keeps_the_window_sorted_as_a_stable_insert(seed: int):
+    """Pushed visits inside the horizon join the window after any visit at the same time
+    (and in their own order among equal times); inf and later ones stay out of it."""
+    from drnsim.world import VisitQueue
+
+    rng = np.random.default_rng(seed)
+    n = 50
+    queue = VisitQueue(rng.integers(0, 20, n).astype(float), window_size=30)
+    users, times = queue.pop(10)
+    pushed = rng.integers(0, 25, 10).astype(float)
+    pushed[rng.random(10) < 0.2] = np.inf
+    expected_users, expected_times = list(queue.win_users), list(queue.win_times)
+    for user, time in sorted(zip(users, pushed, strict=True), key=lambda pair: pair[1]):
+        if time <= queue.horizon:
+            at = int(np.searchsorted(expected_times, time, side="right"))
+            expected_users.insert(at, user)
+            expected_times.insert(at, time)
+    queue.push(users, pushed)
+    assert list(queue.win_users) == expected_users
+    assert list(queue.win_times) == expected_times
+    assert np.array_equal(queue.next_time[users], pushed)

@@ -326,8 +326,8 @@ class _PrefetchedVisits(_WorldRunner):
         j, batch = self.row, self.batch
         rows = slice(j, j + 1)
         shown = _slates(action, shape, batch.mask[rows], self.config.slate_size, validate)
-        items, clicks, dwell, satisfaction = self.world.serve(batch, shown, rows)
         current = batch.rows(rows)
+        items, clicks, dwell, satisfaction = self.world.serve(current, shown)
         self.world.commit(current, items, clicks, satisfaction, popularity=False)
         self.shown[j], self.items[j], self.clicks[j] = shown[0], items[0], clicks[0]
         self.served = (batch, rows, shown, clicks)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from drnsim import _validate
+from drnsim._parallel import torch_threads
 from drnsim.features import FeatureBatch, batch_from_logs, iterate_batches
 from drnsim.metrics import auc, gauc
 
@@ -173,6 +174,7 @@ def check_fit_keywords(kwargs: Mapping[str, Any], what: str = "fit_kwargs") -> N
     check_fit_arguments(**kwargs)
 
 
+@torch_threads()
 def fit(model: RankingModel, logs: pd.DataFrame | FeatureBatch, valid_fraction: float = 0.1,
         epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, patience: int = 2,
         seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
