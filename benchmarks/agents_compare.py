@@ -7,8 +7,9 @@ zoo as static:<model> and online:<model> (docs/design.md sections 5-7).
 Prints CTR (mean and 95% interval across seeds, paired lift over random), the paired lift of
 every online:<model> over its static:<model>, and writes the tidy frame (CSV) and plots.
 Runs are spread over ``--jobs`` processes, one (agent, seed) per task, the slowest
-(online sequence models) first; each task collects its seed's pre-period logs itself (the
-same logs for every agent of a seed). Every finished run is written to ``OUT/runs/`` at
+(online sequence models) first; each seed's pre-period (world and logs) is built once, in
+the pool, and every task of that seed starts from a copy of it (`_runs.shared_pre_period`:
+the same frames as `compare` per task, tested on popular and static:lr). Every finished run is written to ``OUT/runs/`` at
 once, so a killed benchmark re-run with the same arguments resumes where it stopped.
 """
 
