@@ -7,7 +7,9 @@ does. That matters on Linux: with ``kernel.sched_autogroup_enabled`` (the defaul
 session is one scheduling group with a fair share of the CPU, so on 2 cores a neighbour in
 another session keeps a whole core and the benchmark's threads share the other one. Measured
 on 2026-12-01 (2 cores): torch with 2 GNU OpenMP threads ran 3x slower than with one beside
-a neighbour in the same session and 55x slower beside one in its own session."""
+a neighbour in the same session and 55x slower beside one in its own session. The neighbour
+never yields (an earlier one called ``time.sleep(0)`` in its loop, which a simulation or a
+trainer does not, and measured 2-thread torch 1.7x slower only)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_SPIN = "import time\nwhile True:\n    sum(i * i for i in range(10_000))\n    time.sleep(0)\n"
+_SPIN = "while True:\n    sum(i * i for i in range(10_000))\n"  # never yields, as a simulation
 
 
 @contextmanager

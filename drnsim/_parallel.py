@@ -15,11 +15,12 @@ memory"): a default that never loses much to one thread, on an idle or a busy ma
 * **torch.** Inside drnsim's loop (`loop.play`) and model training (`models.training.fit`)
   torch's intra-op threads are ``DRNSIM_TORCH_THREADS`` or `set_torch_threads(n)`, default
   1, restored on the way out (`torch_threads`). The CPU wheel's pool is GNU OpenMP: beside
-  a busy process its threads spin at every op's barrier for a descheduled one, and the
-  2026-12-01 measurement (``benchmarks/torch_threads.py``) saw DRN's updates 40-90x slower
-  with 2 threads than with 1; idle, the second thread gained 1.5x on the zoo's
-  small batches. drnsim's scale-out is one run per core (`compare --ray`), so one thread
-  each is the default that never collapses.
+  a busy process its threads spin at every op's barrier for a descheduled one:
+  ``benchmarks/torch_threads.py`` (2026-12-01, 2 cores, a neighbour in its own session) ran
+  DRN 43x and static:lr 13x slower on 2 threads than on 1, while idle the second thread
+  gained 1.31x (DRN) and 1.04x (static:lr). One thread also gives the same numbers on any
+  machine (torch's sums depend on the thread count). drnsim scales out by processes, one
+  run per core (`compare --ray`, the benchmarks' pools).
 * **Serial or parallel, per call.** Every kernel is compiled twice (`dual`): serial and
   with ``prange``. A call runs serial when one thread is allowed, the batch has fewer than
   `MIN_PARALLEL_VISITS` visits (a parallel region costs tens of microseconds), the process
