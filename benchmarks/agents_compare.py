@@ -9,8 +9,9 @@ every online:<model> over its static:<model>, and writes the tidy frame (CSV) an
 Runs are spread over ``--jobs`` processes, one (agent, seed) per task, the slowest
 (online sequence models) first; each seed's pre-period (world and logs) is built once, in
 the pool, and every task of that seed starts from a copy of it (`_runs.shared_pre_period`:
-the same frames as `compare` per task, tested on popular and static:lr). Every finished run is written to ``OUT/runs/`` at
-once, so a killed benchmark re-run with the same arguments resumes where it stopped.
+the same frames as `compare` per task, tested on popular and static:lr). Every finished
+run is written to ``OUT/runs/`` at once, so a killed benchmark re-run with the same
+arguments resumes where it stopped.
 """
 
 from __future__ import annotations
