@@ -52,8 +52,10 @@ _PROBE_FIRST, _PROBE_MAX = 8, 256  # calls between tries of the slower variant
 _SMOOTHING = 0.25  # weight of a new timing in the running mean
 
 
-def _threads_from_environment() -> int | None:
-    value = os.environ.get("DRNSIM_THREADS")
+def _count_from_environment(name: str) -> int | None:
+    """The thread count in environment variable ``name`` (None when unset or empty);
+    ValueError naming the variable for anything but an integer >= 1."""
+    value = os.environ.get(name)
     if value is None or value.strip() == "":
         return None
     try:
@@ -61,11 +63,11 @@ def _threads_from_environment() -> int | None:
     except ValueError:
         threads = 0
     if threads < 1:
-        raise ValueError(f"DRNSIM_THREADS must be an integer >= 1, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return threads
 
 
-_REQUESTED = _threads_from_environment()
+_REQUESTED = _count_from_environment("DRNSIM_THREADS")
 if _REQUESTED is not None and "numba" not in sys.modules:
     # numba sizes its thread pool from NUMBA_NUM_THREADS when it is imported
     os.environ.setdefault("NUMBA_NUM_THREADS", str(_REQUESTED))
@@ -113,9 +115,15 @@ LAYER = _choose_layer()
 _POOL = int(numba.config.NUMBA_NUM_THREADS)
 
 
-def _check_threads(threads: Any, source: str) -> int:
+def _check_count(threads: Any, source: str) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"{source} must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+def _check_threads(threads: Any, source: str) -> int:
+    """`_check_count`, at most numba's pool."""
+    _check_count(threads, source)
     if threads > _POOL:
         raise ValueError(f"{source}={threads} exceeds the {_POOL} threads numba was started "
                          f"with (NUMBA_NUM_THREADS); allowed: 1..{_POOL}. Set DRNSIM_THREADS "
@@ -126,16 +134,7 @@ def _check_threads(threads: Any, source: str) -> int:
 _threads = _check_threads(_REQUESTED, "DRNSIM_THREADS") if _REQUESTED is not None else _POOL
 
 
-def _torch_threads_from_environment() -> int:
-    value = os.environ.get("DRNSIM_TORCH_THREADS", "").strip()
-    if not value:
-        return 1
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"DRNSIM_TORCH_THREADS must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-_torch_threads = _torch_threads_from_environment()
+_torch_threads = _count_from_environment("DRNSIM_TORCH_THREADS") or 1
 _forced: int | None = None  # force_variant: 0 serial, 1 parallel, None: choose
 _launch = threading.Lock()  # one parallel launch at a time (workqueue is not thread-safe)
 _parent_pid = os.getpid()
@@ -157,9 +156,7 @@ def set_torch_threads(threads: int) -> None:
     """torch's intra-op threads inside drnsim's loop and training from now on (`torch_threads`;
     default 1, or ``DRNSIM_TORCH_THREADS``)."""
     global _torch_threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-    _torch_threads = threads
+    _torch_threads = _check_count(threads, "threads")
 
 
 def get_torch_threads() -> int:

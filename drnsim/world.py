@@ -502,16 +502,13 @@ class World:
                              self._satisfaction_coef(), satisfaction, dwell)
         return satisfaction, dwell
 
-    def serve(self, batch: VisitBatch, shown: np.ndarray, rows: slice | None = None
+    def serve(self, batch: VisitBatch, shown: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """How users react to the slates `shown` (B, K candidate indices, -1 = empty slot),
         without consequences (`commit` applies them): the shown item ids, clicks (B, K) bool
         (`sample_clicks` of `attractiveness` and `click_coins`), and the dwell seconds
         (float32) and satisfaction of each click (`satisfaction`; 0 where not clicked), all
-        in one pass (`_kernels.serve`). With `rows`, only those visits of the batch (shown
-        then has their rows only)."""
-        if rows is not None:
-            batch = batch.rows(rows)
+        in one pass (`_kernels.serve`); one visit's: pass `batch.rows(slice(j, j + 1))`."""
         b, k = shown.shape
         items, clicks = np.empty((b, k), np.int64), np.empty((b, k), np.bool_)
         dwell, satisfaction = np.empty((b, k), np.float32), np.empty((b, k))

@@ -60,30 +60,19 @@ def test_drnsim_threads_sets_the_kernels_threads_and_numbas_pool():
     assert layer in ("tbb", "workqueue")  # never GNU OpenMP unless asked for
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-3"])
-def test_bad_drnsim_threads_is_named(value: str):
-    run = _python("import drnsim", DRNSIM_THREADS=value)
-    assert run.returncode != 0
-    assert f"DRNSIM_THREADS must be an integer >= 1, got {value!r}" in run.stderr
-
-
-@pytest.mark.parametrize("value", [0, 2.0, "2", True])
-def test_set_threads_rejects_non_counts(value):
-    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
-        _parallel.set_threads(value)
-
-
+@pytest.mark.parametrize("variable", ["DRNSIM_THREADS", "DRNSIM_TORCH_THREADS"])
 @pytest.mark.parametrize("value", ["0", "two", "-3", "1.5"])
-def test_bad_drnsim_torch_threads_is_named(value: str):
-    run = _python("import drnsim", DRNSIM_TORCH_THREADS=value)
+def test_bad_thread_count_variable_is_named(variable: str, value: str):
+    run = _python("import drnsim", **{variable: value})
     assert run.returncode != 0
-    assert f"DRNSIM_TORCH_THREADS must be an integer >= 1, got {value!r}" in run.stderr
+    assert f"{variable} must be an integer >= 1, got {value!r}" in run.stderr
 
 
+@pytest.mark.parametrize("setter", [_parallel.set_threads, _parallel.set_torch_threads])
 @pytest.mark.parametrize("value", [0, 2.0, "2", True])
-def test_set_torch_threads_rejects_non_counts(value):
+def test_thread_setters_reject_non_counts(setter, value):
     with pytest.raises(ValueError, match="threads must be an integer >= 1"):
-        _parallel.set_torch_threads(value)
+        setter(value)
 
 
 def test_torch_runs_on_drnsims_torch_threads_inside_the_loop_and_training_only():
