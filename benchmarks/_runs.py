@@ -1,6 +1,8 @@
 """What the benchmark scripts share: one (agent, seed) run of `drnsim.loop.compare` in a
 worker process, cached as a CSV so that a killed benchmark resumes, and a process pool over
-many such runs.
+many such runs. The runs of a seed share its pre-period (`shared_pre_period`), and the
+``static:<model>`` and ``online:<model>`` runs of a seed share their warm-start fit (the
+same fit: `drnsim.models.fit_cache`).
 
 Each worker is single-threaded (torch and the simulator's numba kernels): the pool puts one
 process on each core, and idle OpenMP threads of several processes would spin on the same
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -39,11 +42,25 @@ def run_cached(path: Path, agent: str, seed: int, **compare_kwargs: Any) -> Path
     torch.set_num_threads(1)
     start = time.time()
     pre, settings = shared_pre_period(path.parent, seed, compare_kwargs)
-    frame = run_one(agent, pre, progress=False, **settings)
+    frame = run_one(_with_fit_cache(agent, path.parent / FITS), pre, progress=False,
+                    **settings)
     write_csv(path, frame)
     print(f"  {agent:<24s} seed {seed}  {time.time() - start:7.1f} s  -> {path.name}",
           flush=True)
     return path
+
+
+FITS = "fits"  # the folder of shared warm-start fits, next to the runs' CSVs
+
+
+def _with_fit_cache(agent: str, folder: Path) -> Any:
+    """A model agent (``static:<model>``, ``online:<model>``) built with ``fit_cache=folder``;
+    any other agent name as it is."""
+    from drnsim.agents import make_agent
+
+    mode, _, model = agent.partition(":")
+    return make_agent(agent, fit_cache=folder) if mode in ("static", "online") and model \
+        else agent
 
 
 def _pre_period_path(folder: Path, seed: int, compare_kwargs: dict[str, Any]) -> Path:
@@ -80,7 +97,8 @@ def run_all(tasks: Iterable[tuple[Path, str, int, dict[str, Any]]], jobs: int | 
             ) -> pd.DataFrame:
     """Run every (path, agent, seed, compare keywords) task with `run_cached` on ``jobs``
     processes (in the given order) and stack their frames. The pre-periods the unfinished
-    tasks need are built first, one per (folder, seed, keywords), in the same pool."""
+    tasks need are built first, one per (folder, seed, keywords), in the same pool; the
+    shared fits are deleted at the end, with the pre-periods."""
     tasks = list(tasks)
     todo = {}
     for path, _, seed, kwargs in tasks:
@@ -95,4 +113,6 @@ def run_all(tasks: Iterable[tuple[Path, str, int, dict[str, Any]]], jobs: int | 
         paths = [future.result() for future in futures]
     for pre in todo:  # large (the world and its logs); the runs' CSVs are what is kept
         pre.unlink(missing_ok=True)
+    for folder in {path.parent / FITS for path, *_ in tasks}:  # likewise the fitted models
+        shutil.rmtree(folder, ignore_errors=True)
     return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)

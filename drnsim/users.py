@@ -250,21 +250,28 @@ class UserPopulation:
         self.consequences(users, times, clicked_items, clicked_items >= 0,
                           np.zeros(clicked_items.shape), news, engage=False)
 
-    def schedule_returns(self, users: np.ndarray, times: np.ndarray,
-                         n_clicks: np.ndarray) -> np.ndarray:
+    def return_coins(self, users: np.ndarray) -> np.ndarray:
+        """The coins `schedule_returns` draws for the users' current visits, (3, B): log of
+        the gap coin, the churn coin, the disengagement coin, counter-based on (user, visit
+        number). Drawn ahead for several visits of distinct users, they are the same."""
+        coins = stream_uniforms(self.visit_key, _VISIT_STREAMS, users, self.visit_count[users])
+        np.log(coins[0], out=coins[0])
+        return coins
+
+    def schedule_returns(self, users: np.ndarray, times: np.ndarray, n_clicks: np.ndarray,
+                         coins: np.ndarray | None = None) -> np.ndarray:
         """Record a visit's outcome and return each user's next visit time (inf = churned).
 
         gap ~ Exp(rate), rate = r0_u * min(exp(g (clicks - c_bar) + lambda g_E
         tanh(E_u / E_s)), cap). Churn: after `churn_after_empty_visits` empty visits in a row
         with probability `churn_probability`, and (an independent coin) with probability
         lambda engagement_churn max(0, -tanh(E_u / E_s)). Every coin is counter-based on
-        (user, visit number): common to every agent. At lambda = 0 both formulas are the
-        clicks-only ones exactly.
+        (user, visit number): common to every agent (``coins``: the visits' `return_coins`,
+        when drawn ahead). At lambda = 0 both formulas are the clicks-only ones exactly.
         """
         cfg = self.config
-        visit_no = self.visit_count[users]
-        gap_coin, churn_coin, disengage_coin = stream_uniforms(
-            self.visit_key, _VISIT_STREAMS, users, visit_no)
+        log_gap_coin, churn_coin, disengage_coin = (self.return_coins(users) if coins is None
+                                                    else coins)
         # numpy's tanh, exp and log (its SIMD versions round differently from numba's), the
         # rest in one compiled pass: the same numbers as the all-numpy formula, bit for bit
         engagement = np.tanh(self.engagement[users] / cfg.engagement_scale)
@@ -273,7 +280,7 @@ class UserPopulation:
                         + weight * engagement)
         next_times = np.empty(len(users))
         kernels.schedule_returns(
-            users, times, n_clicks, np.log(gap_coin), growth, churn_coin, disengage_coin,
+            users, times, n_clicks, log_gap_coin, growth, churn_coin, disengage_coin,
             engagement, self.base_rate, self.visit_count, self.last_visit, self.empty_streak,
             self.churned, cfg.max_rate_multiplier, cfg.churn_after_empty_visits,
             cfg.churn_probability, cfg.tradeoff_strength * cfg.engagement_churn, _MAX_STREAK,

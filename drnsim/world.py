@@ -525,17 +525,19 @@ class World:
         return items, clicks, dwell, satisfaction
 
     def commit(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray,
-               satisfaction: np.ndarray, popularity: bool = True) -> None:
+               satisfaction: np.ndarray, popularity: bool = True,
+               return_coins: np.ndarray | None = None) -> None:
         """The consequences of served visits (shown item ids, clicks, the clicks'
         satisfaction): engagement, history, interest reinforcement, item popularity, and each
         user's next visit (or churn). ``popularity=False`` leaves the items' click counters to
         a later `count_clicks` (the single env applies each visit's per-user consequences at
         its step, so that `churned` is known there, and the micro-batch's popularity at its
-        end)."""
+        end); ``return_coins``: the visits' `UserPopulation.return_coins`, drawn ahead."""
         self.users.consequences(batch.users, batch.times, items, clicks, satisfaction, self.news)
         if popularity:
             self.count_clicks(batch, items, clicks)
-        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1))
+        next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1),
+                                                 return_coins)
         self.queue.push(batch.users, next_times)
 
     def count_clicks(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:

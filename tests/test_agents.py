@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from drnsim._validate import InvalidTypeError
 from drnsim.agents import (
     Agent,
     EpsilonGreedy,
@@ -147,6 +148,49 @@ def test_static_model_is_frozen_after_warm_start_and_online_retrains(env):
     assert oldest >= env.world.clock - 2.5 * 3600  # the window slid (1 h + one period)
     scores = online.act(obs)
     assert scores.shape == (32, SMALL["n_candidates"]) and np.isfinite(scores).all()
+
+
+def test_fit_cache_shares_the_warm_start_of_static_and_online_and_misses_on_any_change(
+        env, tmp_path, monkeypatch):
+    """static:<model> and online:<model> of one seed make the same warm-start fit: with a
+    fit cache the second loads it (no fit runs) and holds the same weights as an uncached
+    fit; another seed or other trainer keywords fit anew; a fit loaded is not changed on
+    disk by the online agent's later refits."""
+    from drnsim.models.base import RankingModel
+
+    logs = collect_logs(SMALL, PopularAgent(), days=0.1, seed=1, batch_size=32)
+    fits = []
+    original = RankingModel.fit
+    monkeypatch.setattr(RankingModel, "fit",
+                        lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+
+    def warm(name, fit_kwargs=None, **kw):
+        agent = make_agent(name, fit_kwargs=fit_kwargs or {"epochs": 1}, **kw)
+        agent.bind(env)
+        agent.warm_start(logs)
+        return agent
+
+    def weights(agent):
+        return [p.detach().clone() for p in agent.model.parameters()]
+
+    plain = weights(warm("static:fm"))
+    assert len(fits) == 1
+    static = warm("static:fm", fit_cache=tmp_path)
+    online = warm("online:fm", fit_cache=tmp_path, period_hours=0.5, window_hours=1.0)
+    assert len(fits) == 2 and len(list(tmp_path.glob("*.pt"))) == 1
+    for w in (weights(static), weights(online)):
+        assert all(torch.equal(a, b) for a, b in zip(plain, w, strict=True))
+    assert online.model is not static.model
+    play(env, online, _obs(env), days=0.1, logs=logs)  # refits move the online model only
+    assert not all(torch.equal(a, b) for a, b in zip(plain, weights(online), strict=True))
+    fits.clear()
+    again = weights(warm("static:fm", fit_cache=tmp_path))
+    assert all(torch.equal(a, b) for a, b in zip(plain, again, strict=True))
+    warm("static:fm", fit_cache=tmp_path, seed=1)
+    warm("static:fm", fit_cache=str(tmp_path), fit_kwargs={"epochs": 1, "lr": 0.01})
+    assert len(fits) == 2 and len(list(tmp_path.glob("*.pt"))) == 3
+    with pytest.raises(InvalidTypeError, match="fit_cache"):
+        make_agent("static:fm", fit_cache=3)
 
 
 def test_make_agent_loads_a_class_from_a_top_level_module(tmp_path, monkeypatch):

@@ -105,7 +105,8 @@ def make_agent(name: str, /, **kwargs: Any) -> Any:
         from drnsim.models import MODELS
 
         check_keywords(what, kwargs, make_drn, DRNAgent, StaticModelAgent, MODELS["drn"],
-                       DRNConfig, exclude=("variant", "model", "spec", "config", "fit_kwargs"))
+                       DRNConfig, exclude=("variant", "model", "spec", "config", "fit_kwargs",
+                                           "fit_cache"))
         return make_drn(name, **kwargs)
     target = import_path(name)
     if target is not None and head not in WRAPPERS:

@@ -17,6 +17,7 @@ random state is never touched.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, replace
 from typing import Any
 
@@ -24,25 +25,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drnsim._validate import positive
+from drnsim._validate import InvalidTypeError, positive
 from drnsim.agents.base import BaseAgent, Every, Obs
 from drnsim.config import HOUR
 from drnsim.features import FeatureBatch, FeatureSpec, batch_from_logs, build_batch
 from drnsim.models import check_model_keywords, make_model
+from drnsim.models.fit_cache import cached_fit
 from drnsim.models.training import check_fit_keywords, resolve_device
 
 
 class StaticModelAgent(BaseAgent):
     """``static:<model>``: `warm_start(logs)` fits the model once (`RankingModel.fit` with
-    ``fit_kwargs``), then it only scores. Without logs it scores with its initial weights."""
+    ``fit_kwargs``), then it only scores. Without logs it scores with its initial weights.
+
+    ``fit_cache``: a folder of fitted models (`drnsim.models.fit_cache.cached_fit`); the
+    warm-start fit is read from it when an equal fit is stored there (``static:<model>``
+    and ``online:<model>`` of one seed make the same one), and stored there otherwise."""
 
     def __init__(self, model: str, seed: int = 0, name: str | None = None,
                  fit_kwargs: dict[str, Any] | None = None, device: str = "cpu",
-                 **model_kwargs: Any):
+                 fit_cache: str | os.PathLike | None = None, **model_kwargs: Any):
         super().__init__(seed, name or f"{self.mode}:{model}")
         check_model_keywords(model, model_kwargs)
         check_fit_keywords(fit_kwargs or {})
         resolve_device(device)
+        if fit_cache is not None and not isinstance(fit_cache, str | os.PathLike):
+            raise InvalidTypeError(f"fit_cache must be a folder path or None, got "
+                                   f"{type(fit_cache).__name__}")
+        self.fit_cache = fit_cache
         self.model_name, self.model_kwargs = model, model_kwargs
         self.fit_options = {"device": device, **(fit_kwargs or {})}
         self.device = device
@@ -61,7 +71,10 @@ class StaticModelAgent(BaseAgent):
         self.fit_kwargs = {"seed": train_seed, **self.fit_options}
 
     def warm_start(self, logs: pd.DataFrame) -> None:
-        self.model.fit(logs, **self.fit_kwargs)
+        if self.fit_cache is None:
+            self.model.fit(logs, **self.fit_kwargs)
+        else:
+            self.model = cached_fit(self.fit_cache, self.model, logs, **self.fit_kwargs)
 
     def _features(self, obs: Obs) -> FeatureBatch:
         """The FeatureBatch of an observation, built once (act, then observe)."""

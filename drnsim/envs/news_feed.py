@@ -305,6 +305,8 @@ class _PrefetchedVisits(_WorldRunner):
         self._scalars = list(zip(batch.users.tolist(), batch.visit_ids.tolist(),
                                  batch.times.tolist(), batch.gaps.tolist(), strict=True))
         self._leaves = [(group, list(arrays.items())) for group, arrays in self.obs.items()]
+        # the users are distinct: each one's return coins can be drawn for all rows at once
+        self._return_coins = self.world.users.return_coins(batch.users)
         return True
 
     def reset(self, seed: int) -> tuple[dict, dict]:
@@ -328,7 +330,8 @@ class _PrefetchedVisits(_WorldRunner):
         shown = _slates(action, shape, batch.mask[rows], self.config.slate_size, validate)
         current = batch.rows(rows)
         items, clicks, dwell, satisfaction = self.world.serve(current, shown)
-        self.world.commit(current, items, clicks, satisfaction, popularity=False)
+        self.world.commit(current, items, clicks, satisfaction, popularity=False,
+                          return_coins=self._return_coins[:, rows])
         self.shown[j], self.items[j], self.clicks[j] = shown[0], items[0], clicks[0]
         self.served = (batch, rows, shown, clicks)
         user, visit, time, gap = self._scalars[j]
