@@ -191,6 +191,8 @@ def test_fit_cache_shares_the_warm_start_of_static_and_online_and_misses_on_any_
     assert len(fits) == 2 and len(list(tmp_path.glob("*.pt"))) == 3
     with pytest.raises(InvalidTypeError, match="fit_cache"):
         make_agent("static:fm", fit_cache=3)
+    with pytest.raises(ValueError, match="fit_cache"):
+        make_agent("online:fm", fit_cache="")
 
 
 def test_make_agent_loads_a_class_from_a_top_level_module(tmp_path, monkeypatch):

@@ -44,6 +44,7 @@ from drnsim.results import (
     code_digest,
     run_experiment,
 )
+from drnsim.world import World
 
 AGENT_SOURCE = ("class {name}:\n"
                 "    name = '{label}'\n"
@@ -206,6 +207,10 @@ def test_yaml_1_2_numbers_are_numbers(isolated):
     assert load_yaml("a: '1e-3'", "x") == {"a": "1e-3"}  # quoted stays a string
 
 
+def _no_simulation(*args, **kwargs):
+    raise AssertionError("a world was built before the bad input was refused")
+
+
 @pytest.mark.parametrize("content, names", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", ["junk.yaml", "not UTF-8"]),
     (b"world: {n_users: \x00}\n", ["junk.yaml", "malformed"]),
@@ -215,13 +220,13 @@ def test_yaml_1_2_numbers_are_numbers(isolated):
     (b"world: " + b"[" * 5000 + b"]" * 5000 + b"\n", ["junk.yaml"]),
     (b"# " + b"x" * (MAX_BYTES + 10) + b"\n", ["junk.yaml", "larger than"]),
 ])
-def test_unreadable_configs_name_the_file_and_fail_fast(capsys, isolated, content, names):
+def test_unreadable_configs_name_the_file_and_fail_fast(capsys, isolated, monkeypatch,
+                                                        content, names):
     (isolated / "junk.yaml").write_bytes(content)
-    started = time.perf_counter()
+    monkeypatch.setattr(World, "reset", _no_simulation)
     code, _, err = cli(capsys, "compare", "--config", isolated / "junk.yaml", "--agents",
                        "random", "--out", isolated / "out")
-    assert_one_line(code, err, *names)
-    assert time.perf_counter() - started < 5.0  # an alias bomb fails at once
+    assert_one_line(code, err, *names)  # an alias bomb is refused, not expanded
 
 
 @pytest.mark.parametrize("args, names", [
@@ -627,12 +632,11 @@ def test_compare_checks_every_argument_before_running(monkeypatch, kwargs, error
     arguments = dict(agents=["random"], seeds=(0,), days=0.05, world=TINY_WORLD,
                      log_days=0.05, batch_size=32, progress=False)
     arguments.update(kwargs)
-    started = time.perf_counter()
+    monkeypatch.setattr(World, "reset", _no_simulation)  # nothing is simulated first
     with pytest.raises(error) as raised:
         compare(**arguments)
     for name in names:
         assert name in str(raised.value), (name, str(raised.value))
-    assert time.perf_counter() - started < 5.0  # nothing was simulated
 
 
 def test_compare_accepts_numpy_seeds_and_numbers():

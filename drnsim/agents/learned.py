@@ -52,6 +52,8 @@ class StaticModelAgent(BaseAgent):
         if fit_cache is not None and not isinstance(fit_cache, str | os.PathLike):
             raise InvalidTypeError(f"fit_cache must be a folder path or None, got "
                                    f"{type(fit_cache).__name__}")
+        if fit_cache is not None and not os.fspath(fit_cache):
+            raise ValueError("fit_cache must name a folder, got an empty path")
         self.fit_cache = fit_cache
         self.model_name, self.model_kwargs = model, model_kwargs
         self.fit_options = {"device": device, **(fit_kwargs or {})}

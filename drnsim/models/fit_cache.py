@@ -1,4 +1,4 @@
-"""A disk cache of fitted models, so that equal fits run once (docs/design.md section 10.4).
+"""A disk cache of fitted models, so that equal fits run once (docs/design.md section 10.5).
 
 ``static:<model>`` and ``online:<model>`` of one agent seed warm-start the same model (same
 initial weights, from the agent and world seeds) on the same logs with the same trainer
@@ -6,10 +6,12 @@ seed: the same fit, bit for bit. With a cache, the second loads what the first s
 
 A fit is keyed by everything its result depends on: the pickled initial model (class,
 configuration, parameters), the training batch's tensors, the trainer's keywords, the torch
-version and its intra-op thread count (results depend on it), and the source of the drnsim
-package (an edited model or trainer never reads an old fit). Two equal fits that pickle
-differently only miss (each fits); a hit is always the fit it stands for. Processes that
-ask for the same fit at once wait for the first (a file lock), so it runs once.
+version, the intra-op thread count `fit` runs on (`drnsim._parallel.get_torch_threads`:
+results depend on it) and the source of the drnsim package (an edited model or trainer
+never reads an old fit). Two equal fits that pickle differently only miss (each fits); a
+hit is always the fit it stands for. Processes that ask for the same fit at once wait for
+the first (a file lock), so it runs once. The files are pickles: load only a folder you
+wrote.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
+from drnsim._parallel import get_torch_threads
 from drnsim.features import FeatureBatch, batch_from_logs
 from drnsim.results import atomic_path
 
@@ -54,7 +57,7 @@ def fit_key(model: RankingModel, batch: FeatureBatch, fit_kwargs: dict[str, Any]
             digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(repr(sorted(fit_kwargs.items())).encode())
-    digest.update(f"torch {torch.__version__} threads {torch.get_num_threads()}".encode())
+    digest.update(f"torch {torch.__version__} threads {get_torch_threads()}".encode())
     digest.update(_source_digest())
     return digest.hexdigest()
 
