@@ -259,12 +259,8 @@ def rebase_click_counters(clicks: np.ndarray, ref_time: float, latest: float) ->
 
 def click_decay(times: np.ndarray, ref_time: float) -> np.ndarray:
     """Factors (n, windows) that turn decayed counters into popularity at `times`: a click
-    at t counts exp(-(T - t) / window) at time T. A time before ``ref_time`` (a visit served
-    after later clicks were counted: a batch that spans a user's return) reads the
-    popularity as of ``ref_time``; clicks after T would otherwise count exp((t - T) /
-    window) > 1, which overflows when the batch spans days."""
-    return np.exp(-np.maximum(np.asarray(times, np.float64)[:, None] - ref_time, 0.0)
-                  / _WINDOWS)
+    at t counts exp(-(T - t) / window) at time T."""
+    return np.exp(-(np.asarray(times, np.float64)[:, None] - ref_time) / _WINDOWS)
 
 
 def clock(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
