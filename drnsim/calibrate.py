@@ -29,10 +29,13 @@ else every visit, assumed randomised. Return gaps, news and topics use every vis
   rates (split-half covariance: the spread of item appeal, the popularity long tail),
   averaged over 3 simulated worlds. The start: tau from the real slope (s ~ -(w_f / tau)
   (1 - c)) when the base's is more than a factor e off, then b0 shifted by the gap in
-  logit(c) until log c is within 0.05; then Newton steps with a finite-difference Jacobian
-  under common random numbers, and one solve of the linear map fitted to the simulated
-  points. A statistic the fitted world misses by more than 3 standard errors is named in
-  the notes (the parameters are then the closest point, not an estimate).
+  logit(c) until log c is within 0.05; then Gauss-Newton steps on the residuals in units of
+  their noise, with a finite-difference Jacobian under common random numbers (updated by
+  Broyden after each step), quality_weight kept >= 0, and a step kept only when it fits the
+  logs better (halved twice, else the fit stops: simulated statistics are noisy); last, one
+  solve of the linear map fitted to the simulated points, kept when it fits better. A
+  statistic the fitted world misses by more than 3 standard errors is named in the notes
+  (the parameters are then the closest point, not an estimate).
 * ``mean_return_hours``, ``return_rate_spread``: the simulator's return model, gap ~
   Exp(r_u m(clicks)) with r_u = exp(sigma z_u) / H, z_u ~ N(0, 1) and m(c) =
   min(exp(g (c - c_bar)), cap) (g, c_bar, cap kept at the base's values), fitted by maximum
@@ -508,7 +511,7 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
     logs' (log c, age slope, dispersion), averaged over `sim_seeds` simulated worlds (their
     random structure, e.g. how well the news' topics suit the users' interests, moves
     these statistics as much as sampling does). A start from the real statistics (module
-    docstring), Newton steps with a finite-difference
+    docstring), Gauss-Newton steps that must each fit better, with a finite-difference
     Jacobian (common random numbers), then one solve of the linear map fitted to every
     simulated point near the answer. A parameter whose statistic the model cannot reach
     stays fixed (with a note)."""
@@ -564,6 +567,28 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
         x[0] += float(np.clip(gap, -4.0, 4.0))
         current, sims = simulate(x)
     noise = _bootstrap(sims[0], stats, kappa, 50, seed).std(0) / math.sqrt(len(seeds))
+    real_boot = np.array([[b[s] for s in stats] for b in boot])
+    scale = real_boot.std(0) + noise  # a statistic's residual counts in units of its noise
+    lower = np.array([0.0 if n == "quality_weight" else -np.inf for n in names])
+
+    def misfit(values: np.ndarray) -> float:
+        return float(np.sum(((target - values) / scale) ** 2))
+
+    def bounded_step(jac: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        """The noise-weighted least-squares step, a parameter it would take below its bound
+        held at the bound and the others solved again for what is left (an active set)."""
+        step, free = np.zeros(len(names)), np.ones(len(names), bool)
+        while free.any():
+            left = residual - jac[:, ~free] @ step[~free]
+            step[free] = np.linalg.lstsq(jac[:, free] / scale[:, None], left / scale,
+                                         rcond=None)[0]
+            crossing = free & (x + step < lower)
+            if not crossing.any():
+                break
+            free &= ~crossing
+            step[crossing] = (lower - x)[crossing]
+        return step
+
     jacobian = np.empty((len(stats), len(names)))
     for j in range(len(names)):
         moved = x.copy()
@@ -576,11 +601,20 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
             f"{s} {r:+.3g}" for s, r in zip(stats, residual, strict=True)))
         if np.all(np.abs(residual) < noise):  # as close as the simulation can tell
             break
-        step = np.linalg.lstsq(jacobian, residual, rcond=None)[0]
+        step = bounded_step(jacobian, residual)  # Gauss-Newton within the bounds
         step /= max(np.max(np.abs(step) / (2 * steps)), 1.0)  # at most 2 probe steps
-        x = x + step
-        current, _ = simulate(x)
-    # every simulated point near the answer fixes a linear map x -> statistics: solve it
+        for size in (1.0, 0.5, 0.25):  # backtrack: keep only a step that fits better
+            trial = np.maximum(x + size * step, lower)
+            values = simulate(trial)[0]
+            if misfit(values) < misfit(current):
+                break
+        else:
+            break  # no better point along the step: the closest this model gets
+        moved = trial - x  # Broyden: the Jacobian learns what the step did
+        jacobian += np.outer(values - current - jacobian @ moved, moved) / (moved @ moved)
+        x, current = trial, values
+    # every simulated point near the answer fixes a linear map x -> statistics: solve it,
+    # and keep the answer when it fits better
     points = np.array([np.array(k) for k in cache])
     values = np.array([v[0] for v in cache.values()])
     near = np.all(np.abs(points - x) <= 3 * steps, axis=1)
@@ -589,11 +623,12 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
         coef = np.linalg.lstsq(design, values[near], rcond=None)[0]
         if np.linalg.matrix_rank(coef[1:].T) == len(names):
             step = np.linalg.solve(coef[1:].T, target - coef[0])
-            if np.all(np.abs(step) <= 2 * steps):
-                jacobian, x = coef[1:].T, x + step
+            trial = np.maximum(x + step, lower)
+            if np.all(np.abs(step) <= 2 * steps) and misfit(simulate(trial)[0]) < misfit(
+                    current):
+                jacobian, x = coef[1:].T, trial
     current, sims = simulate(x)
-    real_boot = np.array([[b[s] for s in stats] for b in boot])
-    missed = np.abs(target - current) > 3 * (real_boot.std(0) + noise)
+    missed = np.abs(target - current) > 3 * scale
     for s, t, c in zip(np.array(stats)[missed], target[missed], current[missed], strict=True):
         notes.append(f"the fitted world does not reproduce the logs' {s} ({c:.4g} simulated, "
                      f"{t:.4g} real): with the hidden weights at the base's values the "

@@ -60,13 +60,24 @@ def test_click_bias_is_identified_only_given_the_hidden_weights():
     these logs is half the base's relevance weight, so the fit (which keeps the base's
     weight) puts b0 far from the truth, outside its own interval, while its world
     reproduces the logs' attractiveness."""
-    result = calibrate(random_logs(n_users=1000, relevance_weight=4.0), n_bootstrap=40,
-                       sim_users=1000, sim_seeds=1, base=WorldConfig(**CLICKS_ONLY))
+    result = calibrate(random_logs(relevance_weight=4.0), n_bootstrap=40, sim_users=1500,
+                       sim_seeds=2, base=WorldConfig(**CLICKS_ONLY))
     value, low, high = result.parameters.set_index("parameter").loc[
         "click_bias", ["value", "low", "high"]]
     assert value < -2.3 and high < -2.0
     stats = result.statistics
     assert stats["simulated_log_c"] == pytest.approx(stats["real_log_c"], abs=0.05)
+
+
+def test_a_noisy_simulation_fit_keeps_the_logs_attractiveness():
+    """One small simulated world makes the statistics' Jacobian noisy (the dispersion's
+    most): the fit takes only steps that fit the logs better, so it never walks away from
+    the mean attractiveness it matched first (it once ended at log c -1.31 for -2.27)."""
+    result = calibrate(random_logs(n_users=1000, relevance_weight=4.0), n_bootstrap=40,
+                       sim_users=1000, sim_seeds=1, base=WorldConfig(**CLICKS_ONLY))
+    stats = result.statistics
+    assert stats["simulated_log_c"] == pytest.approx(stats["real_log_c"], abs=0.1)
+    assert result.world.quality_weight >= 0
 
 
 def test_ks_distance():
