@@ -58,6 +58,29 @@ def test_dueling_aggregation_subtracts_the_mean_advantage_over_valid_candidates(
                                atol=1e-5, rtol=0)
 
 
+def test_advantage_skips_padded_candidates_with_the_same_values_and_gradients(env):
+    """With padded candidates only the valid (request, candidate) rows go through the
+    advantage network: the same A there as the full computation, 0 at padded ones, and the
+    same gradients of a loss on the valid entries."""
+    spec = FeatureSpec.from_config(env.unwrapped.config)
+    batch = build_batch(env.unwrapped._runner.obs, spec)
+    batch.candidate_mask[:, 5:] = False  # a replayed logged visit: its shown items only
+    batch.candidate_mask[0, 5:12] = True
+    model = make_model("drn", spec, seed=2)
+    mask = batch.candidate_mask
+    full = model.advantage_net(batch.state.unsqueeze(1), batch.action).squeeze(-1)
+    skipped = model.advantage(batch)
+    torch.testing.assert_close(skipped[mask], full[mask], atol=1e-6, rtol=0)
+    assert (skipped[~mask] == 0).all()
+    grads = []
+    for a in (full, skipped):
+        model.zero_grad()
+        (a[mask] ** 2).sum().backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in model.advantage_net.parameters()])
+    for g_full, g_skipped in zip(*grads, strict=True):
+        torch.testing.assert_close(g_skipped, g_full, atol=1e-5, rtol=1e-4)
+
+
 class Table(nn.Module):
     """A 'network' returning fixed Q-values (B, N), to hand-check the target."""
 

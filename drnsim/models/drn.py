@@ -28,8 +28,16 @@ class DRN(RankingModel):
         return self.value_net(batch.state).squeeze(-1)
 
     def advantage(self, batch: FeatureBatch) -> torch.Tensor:
-        """A(s, a), (B, N); the state part of the first layer is computed once per request."""
-        return self.advantage_net(batch.state.unsqueeze(1), batch.action).squeeze(-1)
+        """A(s, a), (B, N). With every candidate valid, the state part of the first layer is
+        computed once per request; otherwise only the valid (request, candidate) rows are
+        computed and padded ones get 0 (a logged visit kept for replay holds its 10 shown
+        items in N = 100 columns)."""
+        mask = batch.candidate_mask
+        if bool(mask.all()):
+            return self.advantage_net(batch.state.unsqueeze(1), batch.action).squeeze(-1)
+        rows, cols = mask.nonzero(as_tuple=True)
+        valid = self.advantage_net(batch.state[rows], batch.action[rows, cols]).squeeze(-1)
+        return valid.new_zeros(mask.shape).index_put((rows, cols), valid)
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         adv = self.advantage(batch)
