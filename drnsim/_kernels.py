@@ -46,12 +46,18 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
                      item_clicks, first, click_decay, windows, n_topics, n_providers,
                      user_features, hist_items, hist_topic, hist_provider, hist_age,
                      hist_length, cand_items, cand_mask, cand_topic, cand_provider, cand_age,
-                     popularity, topic_clicks, provider_clicks, n_chunks):
+                     popularity, topic_clicks, provider_clicks, recent_items, recent_times,
+                     recent_cum, n_chunks):
     """Observation arrays of B visits (docs/design.md section 3): the user's static features, the
     history read from the click ring, oldest first, padding (-1) after, and the candidates
     (ids, mask, topic, provider, age).
 
-    popularity[b, n, w] = decayed clicks of the item in window w (counts < 1e-6 read as 0);
+    popularity[b, n, w] = decayed clicks of the item in window w: the counters' (clicks
+    before every visit still to come) plus the recent clicks not yet in the counters that
+    precede the visit (``recent_items`` and ``recent_times`` sorted by item, then time;
+    ``recent_cum`` (M, windows) the running sum over each item's recent clicks of
+    exp((t_click - ref) / window), ref the counters' reference), both read at t through
+    ``click_decay`` (counts < 1e-6 read as 0);
     topic_clicks[b, n, w] = the user's clicks within window w on the candidate's topic
     (likewise providers), counted from the history."""
     n_visits = candidates.shape[0]
@@ -71,7 +77,8 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
             _observe_candidates(b, times[b], candidates, item_topic, item_provider, item_pub,
                                 item_clicks, first, click_decay, cand_items, cand_mask,
                                 cand_topic, cand_provider, cand_age, popularity, topic_clicks,
-                                provider_clicks, topic_counts, provider_counts)
+                                provider_clicks, topic_counts, provider_counts, recent_items,
+                                recent_times, recent_cum)
             for slot in range(ring_len[u]):  # leave the scratch zeroed
                 topic_counts[hist_topic[b, slot], :] = 0.0
                 provider_counts[hist_provider[b, slot], :] = 0.0
@@ -111,7 +118,7 @@ def _observe_history(b, u, t, ring_items, ring_times, ring_topics, ring_provider
 def _observe_candidates(b, t, candidates, item_topic, item_provider, item_pub, item_clicks,
                         first, click_decay, cand_items, cand_mask, cand_topic, cand_provider,
                         cand_age, popularity, topic_clicks, provider_clicks, topic_counts,
-                        provider_counts):
+                        provider_counts, recent_items, recent_times, recent_cum):
     """The candidate part of `fill_observation` for visit b at time t."""
     decay = click_decay[b]
     for n in range(candidates.shape[1]):
@@ -133,8 +140,18 @@ def _observe_candidates(b, t, candidates, item_topic, item_provider, item_pub, i
         cand_topic[b, n] = topic
         cand_provider[b, n] = provider
         cand_age[b, n] = t - item_pub[row]
+        last = -1  # the item's last recent click before t
+        if recent_items.size:
+            lo = np.searchsorted(recent_items, item, side="left")
+            hi = np.searchsorted(recent_items, item, side="right")
+            if hi > lo:
+                last = lo + np.searchsorted(recent_times[lo:hi], t, side="left") - 1
+                if last < lo:
+                    last = -1
         for w in range(N_WINDOWS):
             count = item_clicks[row, w] * decay[w]
+            if last >= 0:
+                count += recent_cum[last, w] * decay[w]
             popularity[b, n, w] = count if count >= 1e-6 else 0.0
             topic_clicks[b, n, w] = topic_counts[topic, w]
             provider_clicks[b, n, w] = provider_counts[provider, w]

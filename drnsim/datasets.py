@@ -90,6 +90,8 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
     n_slots = candidates.shape[1]
     click_items = np.empty(candidates.shape[0] * n_slots, np.int64)
     click_times = np.empty(candidates.shape[0] * n_slots, np.float64)
+    no_recent_items, no_recent_times = np.empty(0, np.int64), np.empty(0, np.float64)
+    no_recent_cum = np.empty((0, _N_WINDOWS), np.float64)
     for g in range(group_start.shape[0] - 1):
         lo, hi = group_start[g], group_start[g + 1]
         for b in range(lo, hi):
@@ -103,7 +105,8 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
                                         item_pub, item_clicks, 0, decay, cand_items,
                                         cand_mask, cand_topic, cand_provider, cand_age,
                                         popularity, topic_clicks, provider_clicks,
-                                        topic_counts, provider_counts)
+                                        topic_counts, provider_counts, no_recent_items,
+                                        no_recent_times, no_recent_cum)
             for slot in range(ring_len[u]):  # leave the scratch zeroed
                 topic_counts[hist_topic[b, slot], :] = 0.0
                 provider_counts[hist_provider[b, slot], :] = 0.0

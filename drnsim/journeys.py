@@ -221,6 +221,11 @@ class JourneySchedule:
     def push(self, users: np.ndarray, times: np.ndarray) -> None:
         self.next_time[users] = times
 
+    def earliest(self) -> float:
+        """inf: the journey copy counts every click at once (its own item counters are not
+        read: journey visits take popularity from the `ClickLog`)."""
+        return np.inf
+
 
 class JourneyWorld:
     """One world hosting `n_journeys` journeys (see the module docstring). `seed` builds both

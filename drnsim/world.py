@@ -307,6 +307,13 @@ class VisitQueue:
         self.next_time[users] = np.inf  # in flight until push()
         return users, times
 
+    def earliest(self) -> float:
+        """The time of the earliest upcoming visit (inf when none is left): no visit still to
+        be served can precede it (a visit schedules only later ones)."""
+        if len(self.win_times):
+            return float(self.win_times[0])
+        return float(self.next_time.min(initial=np.inf))
+
     def push(self, users: np.ndarray, times: np.ndarray) -> None:
         """Schedule the users' next visits (inf: never)."""
         self.next_time[users] = times
@@ -356,6 +363,7 @@ class World:
                                 window_size=max(64 * min_batch, 4096))
         self.served = 0
         self.clock = 0.0
+        self._waiting_clicks = (np.empty(0, np.int64), np.empty(0, np.float64))
 
     @property
     def horizon(self) -> float:
@@ -423,13 +431,14 @@ class World:
                      "provider_clicks": np.empty((b, n, w), np.float32)}
         decay = (click_decay(times, news.clicks_ref_time) if popularity is None
                  else np.zeros((b, w)))
+        recent = self._recent_clicks(popularity is None)
         rows = news.table
         kernels.fill_observation(users, times, batch.candidates, self.users.features,
                                  *self.users.click_ring, rows.topic, rows.provider,
                                  rows.pub_time, rows.clicks, news.first, decay, _WINDOWS,
                                  cfg.n_topics, cfg.n_providers, user["features"],
                                  *history.values(), *candidates.values(),
-                                 *user_news.values())
+                                 *user_news.values(), *recent)
         if popularity is not None:
             candidates["popularity"][:] = popularity
         hour, weekday = clock(times)
@@ -438,6 +447,22 @@ class World:
         return {"user": user, "context": context, "history": history,
                 "candidates": {key: candidates[key] for key in _CANDIDATE_KEYS},
                 "user_news": user_news}
+
+    def _recent_clicks(self, needed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The clicks waiting outside the counters (`count_clicks`), sorted by item then
+        time, and each item's running sum of exp((t_click - ref) / window) over them (ref:
+        the counters' reference), which `_kernels.fill_observation` reads as of each visit;
+        empty when not `needed`."""
+        items, times = self._waiting_clicks
+        if not needed or not len(items):
+            return items[:0], times[:0], np.empty((0, len(_WINDOWS)))
+        order = np.lexsort((times, items))
+        items, times = items[order], times[order]
+        cum = np.cumsum(np.exp((times[:, None] - self.news.clicks_ref_time) / _WINDOWS), axis=0)
+        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+        before = np.vstack([np.zeros((1, len(_WINDOWS))), cum[starts[1:] - 1]])
+        cum -= np.repeat(before, np.diff(np.r_[starts, len(items)]), axis=0)
+        return items, times, cum
 
     # ------------------------------------------------------------------------------------
     def attractiveness(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
@@ -534,18 +559,35 @@ class World:
         its step, so that `churned` is known there, and the micro-batch's popularity at its
         end); ``return_coins``: the visits' `UserPopulation.return_coins`, drawn ahead."""
         self.users.consequences(batch.users, batch.times, items, clicks, satisfaction, self.news)
-        if popularity:
-            self.count_clicks(batch, items, clicks)
         next_times = self.users.schedule_returns(batch.users, batch.times, clicks.sum(axis=1),
                                                  return_coins)
         self.queue.push(batch.users, next_times)
+        if popularity:
+            self.count_clicks(batch, items, clicks)
 
     def count_clicks(self, batch: VisitBatch, items: np.ndarray, clicks: np.ndarray) -> None:
         """Count served clicks (``items``: the shown item ids (B, K)) in the items'
-        popularity counters."""
+        popularity counters, once no visit still to be served precedes them: a click at or
+        after the queue's earliest upcoming visit waits for a later call (a user who returns
+        within a batch's span is served after the batch, and reads popularity as of its own
+        time without the clicks of its future: docs/design.md section 10.3a). Call after the
+        batch's next visits are scheduled."""
         b, j = np.nonzero(clicks)
-        if len(b):
-            self.news.add_clicks(items[b, j], batch.times[b])
+        waiting_items, waiting_times = self._waiting_clicks
+        new_items, new_times = items[b, j], batch.times[b]
+        if len(waiting_items):
+            new_items = np.concatenate([waiting_items, new_items])
+            new_times = np.concatenate([waiting_times, new_times])
+        if not len(new_items):
+            return
+        due = new_times < self.queue.earliest()
+        if due.all():
+            self.news.add_clicks(new_items, new_times)
+            self._waiting_clicks = (new_items[:0], new_times[:0])
+            return
+        if due.any():
+            self.news.add_clicks(new_items[due], new_times[due])
+        self._waiting_clicks = (new_items[~due], new_times[~due])
 
     def feedback(self, batch: VisitBatch, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Users react to the slates `shown` (B, K candidate indices, -1 = empty slot):

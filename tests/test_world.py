@@ -418,3 +418,56 @@ def test_visit_queue_push_keeps_the_window_sorted_as_a_stable_insert(seed: int):
     assert list(queue.win_users) == expected_users
     assert list(queue.win_times) == expected_times
     assert np.array_equal(queue.next_time[users], pushed)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_popularity_counts_every_known_click_before_the_visit_and_none_after(single,
+                                                                           monkeypatch):
+    """A user who returns within a batch's span is served after the batch, before some of
+    its clicks: the popularity a visit observes is the decayed count of the clicks the world
+    has served (before this batch; the single env: before this micro-batch) that precede
+    the visit, exactly, and none of its future (docs/design.md section 10.3a)."""
+    from drnsim.config import WINDOWS_SECONDS
+    from drnsim.envs import NewsFeedEnv
+
+    known: list[tuple[np.ndarray, np.ndarray]] = []  # clicks handed to the counters
+    observed = []
+    count_clicks, observe = World.count_clicks, World.observe
+
+    def counting(world, batch, items, clicks):
+        b, j = np.nonzero(clicks)
+        known.append((items[b, j], batch.times[b]))
+        count_clicks(world, batch, items, clicks)
+
+    def observing(world, batch, popularity=None):
+        obs = observe(world, batch, popularity)
+        clicks = [np.concatenate(part) for part in zip(*known, strict=True)] if known else \
+            [np.empty(0, np.int64), np.empty(0)]
+        observed.append((batch.times, batch.candidates, obs["candidates"]["popularity"],
+                         *clicks))
+        return obs
+
+    monkeypatch.setattr(World, "count_clicks", counting)
+    monkeypatch.setattr(World, "observe", observing)
+    # many quick returners (short gaps, 64 visits a step of 800 users): late visits abound
+    world = dict(n_users=800, mean_return_hours=2.0, episode_days=30.0)
+    env = NewsFeedEnv(prefetch=64, **world) if single else NewsFeedVectorEnv(64, **world)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(64 * 12 if single else 12):
+        env.step(rng.uniform(-1, 1, env.action_space.shape))
+    windows = np.asarray(WINDOWS_SECONDS)
+    late = 0
+    for times, candidates, popularity, click_items, click_times in observed:
+        late += int((click_times[:, None] >= times).any(0).sum()) if len(click_times) else 0
+        expected = np.zeros(popularity.shape)
+        for item in np.unique(candidates[candidates >= 0]):
+            tc = click_times[click_items == item]
+            rows, cols = np.nonzero(candidates == item)
+            age = times[rows, None] - tc[None, :]
+            weight = np.where(age[..., None] > 0, np.exp(-np.maximum(age, 0)[..., None]
+                                                         / windows), 0.0)
+            expected[rows, cols] = weight.sum(1)
+        expected[expected < 1e-6] = 0.0
+        np.testing.assert_allclose(popularity, expected, rtol=1e-4, atol=1e-5)
+    assert late > 10  # visits served after later clicks were known: the case at stake
