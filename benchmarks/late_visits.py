@@ -7,7 +7,7 @@ the fix did; now they wait outside the counters and each visit reads the ones be
 
     python benchmarks/late_visits.py [--users 10000] [--steps 400] [--batches 64 256 1024]
 
-Random rankings, seed 0.
+Random rankings, seed 0, one episode (a year long, so no reset restarts the clock).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def late_visits(batch: int, users: int, steps: int) -> np.ndarray:
 
     World.feedback, World.observe = serving, observing
     try:
-        env = NewsFeedVectorEnv(batch, n_users=users)
+        env = NewsFeedVectorEnv(batch, n_users=users, episode_days=365.0)  # one episode
         env.reset(seed=0)
         rng = np.random.default_rng(1)
         for _ in range(steps):

@@ -13,7 +13,9 @@ Named baseline: any checkout, e.g. the commit before the speed work
 (``git worktree add --detach /tmp/base fda2198``) or the previous commit (``HEAD``), run in
 a subprocess with ``PYTHONPATH`` set to it. Measured on 2026-12-01 against fda2198: every
 case the same, the single env's included (it now commits each visit at its step, which
-`_PrefetchedVisits` makes equivalent to committing the micro-batch at its end).
+`_PrefetchedVisits` makes equivalent to committing the micro-batch at its end). Since
+029eb28 (exact popularity of late-served visits, docs/design.md section 10.3a) every case
+but single_p1 differs from the code before it, by design.
 """
 
 from __future__ import annotations

@@ -22,9 +22,12 @@ by `world.rebase_click_counters`). So, for a visit at time T:
   ``gap``, the same) = T - the user's previous visit (-1 on the first);
 * ``hour``, ``weekday`` = `world.clock(T)`.
 
-"Earlier" means an earlier *group*: visits of one group are served together and see none of
-each other's clicks, as the B visits of one vector-env step. By default a group is one
-timestamp, so that ties never leak a click into a visit at the same second.
+"Earlier" means an earlier *group* and an earlier time: visits of one group are served
+together and see none of each other's clicks, as the B visits of one vector-env step, and a
+visit never counts a click later than itself (a visit of a later group can precede clicks
+of an earlier one, as a user served late does in the simulator: docs/design.md section
+10.3a). By default a group is one timestamp, so that ties never leak a click into a visit
+at the same second.
 
 **Time.** The readers measure time in seconds from the Monday 00:00 before the first event
 (UTC for MovieLens' Unix times, the file's own clock for MIND), so that `world.clock` gives
@@ -80,16 +83,22 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
             ring_providers, ring_ptr, ring_len, item_topic, item_provider, item_pub,
             item_clicks, decay, windows, ref_time, n_topics, n_providers, hist_items,
             hist_topic, hist_provider, hist_age, hist_length, cand_items, cand_mask,
-            cand_topic, cand_provider, cand_age, popularity, topic_clicks, provider_clicks):
+            cand_topic, cand_provider, cand_age, popularity, topic_clicks, provider_clicks,
+            safe, wait_items, wait_times, n_wait):
     """Observe then apply the visits of each group in turn (rows [group_start[g],
     group_start[g + 1])): features from the world's own observation kernels
     (`_kernels._observe_history`, `_kernels._observe_candidates`), clicks into the user's
-    ring (`_kernels.ring_push`) and the item counters (`_kernels.add_clicks`)."""
+    ring (`_kernels.ring_push`) and the item counters (`_kernels.add_clicks`). As in
+    `World.count_clicks`, a click enters the counters only before ``safe[g]`` (the earliest
+    visit of any later group); until then it waits in ``wait_items`` / ``wait_times``
+    (``n_wait[0]`` of them, kept across calls) and a visit adds the waiting clicks on its
+    items that precede it."""
     topic_counts = np.zeros((n_topics, _N_WINDOWS), np.float32)
     provider_counts = np.zeros((n_providers, _N_WINDOWS), np.float32)
     n_slots = candidates.shape[1]
-    click_items = np.empty(candidates.shape[0] * n_slots, np.int64)
-    click_times = np.empty(candidates.shape[0] * n_slots, np.float64)
+    capacity = candidates.shape[0] * n_slots + wait_items.shape[0]  # the chunk's + waiting
+    click_items = np.empty(capacity, np.int64)
+    click_times = np.empty(capacity, np.float64)
     no_recent_items, no_recent_times = np.empty(0, np.int64), np.empty(0, np.float64)
     no_recent_cum = np.empty((0, _N_WINDOWS), np.float64)
     for g in range(group_start.shape[0] - 1):
@@ -107,10 +116,19 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
                                         popularity, topic_clicks, provider_clicks,
                                         topic_counts, provider_counts, no_recent_items,
                                         no_recent_times, no_recent_cum)
+            _add_waiting(b, times[b], candidates, wait_items, wait_times, n_wait[0], windows,
+                         popularity)
             for slot in range(ring_len[u]):  # leave the scratch zeroed
                 topic_counts[hist_topic[b, slot], :] = 0.0
                 provider_counts[hist_provider[b, slot], :] = 0.0
-        n_clicks = 0
+        n_clicks, kept = 0, 0
+        for k in range(n_wait[0]):  # the waiting clicks first, then the group's
+            if wait_times[k] < safe[g]:
+                click_items[n_clicks], click_times[n_clicks] = wait_items[k], wait_times[k]
+                n_clicks += 1
+            else:
+                wait_items[kept], wait_times[kept] = wait_items[k], wait_times[k]
+                kept += 1
         for b in range(lo, hi):
             for k in range(n_slots):
                 item = candidates[b, k]
@@ -118,11 +136,27 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
                     kernels.ring_push(ring_items, ring_times, ring_topics, ring_providers,
                                       ring_ptr, ring_len, users[b], item, times[b],
                                       item_topic[item], item_provider[item])
-                    click_items[n_clicks] = item
-                    click_times[n_clicks] = times[b]
-                    n_clicks += 1
+                    if times[b] < safe[g]:
+                        click_items[n_clicks], click_times[n_clicks] = item, times[b]
+                        n_clicks += 1
+                    else:
+                        wait_items[kept], wait_times[kept] = item, times[b]
+                        kept += 1
+        n_wait[0] = kept
         kernels.add_clicks(item_clicks, click_items[:n_clicks], click_times[:n_clicks], 0,
                            ref_time, windows)
+
+
+@numba.njit(cache=True)
+def _add_waiting(b, t, candidates, wait_items, wait_times, n_wait, windows, popularity):
+    """Add to visit b's popularity (at time t) the waiting clicks on its items before t."""
+    for k in range(n_wait):
+        if wait_times[k] >= t:
+            continue
+        for n in range(candidates.shape[1]):
+            if candidates[b, n] == wait_items[k]:
+                for w in range(windows.shape[0]):
+                    popularity[b, n, w] += np.exp(-(t - wait_times[k]) / windows[w])
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -287,9 +321,16 @@ def logs_from_events(impressions: pd.DataFrame, items: pd.DataFrame | None = Non
                "provider": np.empty((n_visits, history_length), np.int32),
                "age": np.empty((n_visits, history_length), np.float32)}
     hist_len = np.empty(n_visits, np.int32)
+    # safe[g]: the earliest visit of any later group (visits are sorted by group, then time)
+    group_min = visit_times[group_first]
+    safe = np.r_[np.minimum.accumulate(group_min[::-1])[::-1][1:], np.inf]
+    n_clicked = int(grid_clicks.sum())
+    waiting = (np.empty(n_clicked, np.int64), np.empty(n_clicked, np.float64),
+               np.zeros(1, np.int64))
     for lo, hi in _chunks(group_first, visit_times, n_visits):
         ref_time = rebase_click_counters(counters, ref_time, float(visit_times[hi - 1]))
-        starts = group_first[(group_first >= lo) & (group_first < hi)] - lo
+        in_chunk = (group_first >= lo) & (group_first < hi)
+        starts = group_first[in_chunk] - lo
         part = slice(lo, hi)
         _replay(user_ids[part], visit_times[part], np.r_[starts, hi - lo].astype(np.int64),
                 grid_items[part], grid_clicks[part], *ring, item_topic, item_provider,
@@ -298,7 +339,7 @@ def logs_from_events(impressions: pd.DataFrame, items: pd.DataFrame | None = Non
                 history["topic"][part], history["provider"][part], history["age"][part],
                 hist_len[part], *(derived[k][part] for k in (
                     "item_id", "mask", "topic", "provider", "item_age", "popularity",
-                    "topic_clicks", "provider_clicks")))
+                    "topic_clicks", "provider_clicks")), safe[in_chunk], *waiting)
 
     out = {c: frame[c].to_numpy() for c in ("visit_id", "user_id", "time", "position", "click",
                                             "item_id")}
