@@ -74,6 +74,8 @@ MOVIELENS_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's",
                     "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
 #: MovieLens-1M's age groups (lower bounds, years), used for MovieLens-100k's exact ages.
 MOVIELENS_AGE_GROUPS = (0, 18, 25, 35, 45, 50, 56)
+_MAX_UNIX_SECONDS = np.iinfo(np.int64).max // 10**9  # 2262-04-11 23:47:16 UTC, pandas' limit
+_EXACT_INTEGERS = 2**53  # beyond it float64 (how fields are parsed) skips whole numbers
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,24 +456,22 @@ class _Table:
     def error(self, row: int, message: str) -> ValueError:
         return ValueError(f"{self.path} line {self.lines[row]}: {message}")
 
-    def integers(self, name: str, low: int = 0) -> np.ndarray:
-        """Column `name` as int64; the first value that is not a whole number >= low is an
-        error naming its line."""
+    def integers(self, name: str, low: int = 0, high: int | None = None,
+                 meaning: str = "") -> np.ndarray:
+        """Column `name` as int64; the first value that is not a whole number in low..high
+        (high: at most 2**53, the whole numbers a float64 holds exactly) is an error naming
+        its line and the allowed range (`meaning` explains the range)."""
         raw = pd.Series(self.columns[name])
         values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low)
+        top = _EXACT_INTEGERS if high is None else high
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low) \
+            | (values > top)
         if bad.any():
             row = int(np.argmax(bad))
-            raise self.error(row, f"{name} must be a whole number >= {low}, got {raw[row]!r}")
+            allowed = f">= {low}" if high is None and not values[row] > top \
+                else f"from {low} to {top}{meaning}"
+            raise self.error(row, f"{name} must be a whole number {allowed}, got {raw[row]!r}")
         return values.astype(np.int64)
-
-    def numbers(self, name: str) -> np.ndarray:
-        raw = pd.Series(self.columns[name])
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
-        if not np.isfinite(values).all():
-            row = int(np.argmax(~np.isfinite(values)))
-            raise self.error(row, f"{name} must be a number, got {raw[row]!r}")
-        return values
 
     def datetimes(self, name: str, fmt: str) -> pd.Series:
         raw = pd.Series(self.columns[name])
@@ -526,6 +526,10 @@ def read_movielens(folder: str | Path, *, click_threshold: float = 4.0,
     * ids: ``user_id`` / ``item_id`` count from 0 in u.user / u.item order; the original ids
       are kept in ``user_key`` / ``item_key``, the rating in ``rating``. Time: seconds from
       the Monday 00:00 UTC before the first rating.
+
+    A rating that is not a whole number 1..5, or a timestamp that is not a whole number of
+    Unix seconds from 0 to 9223372036 (2262-04-11, pandas' last time), is an error naming
+    the line of u.data.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -561,8 +565,9 @@ def read_movielens(folder: str | Path, *, click_threshold: float = 4.0,
     region = np.where(zips.str.isdigit(), pd.to_numeric(zips, errors="coerce").fillna(0), 10)
 
     user_raw, item_raw = ratings.integers("user id"), ratings.integers("item id")
-    rating = ratings.numbers("rating")
-    stamps = ratings.integers("timestamp")
+    rating = ratings.integers("rating", 1, 5)
+    stamps = ratings.integers("timestamp", 0, _MAX_UNIX_SECONDS, " (Unix seconds up to "
+                              "2262-04-11 23:47:16 UTC, pandas' last time)")
     user_id, _ = _dense_ids(user_raw, user_keys)
     item_id, _ = _dense_ids(item_raw, movie_keys)
     for ids, raw, what, where in ((user_id, user_raw, "user", "u.user"),
@@ -659,8 +664,9 @@ def read_mind(folder: str | Path, *, history_length: int = 50) -> pd.DataFrame:
     labelled = (parts[1] == "-") & parts[2].isin(["0", "1"])
     if not labelled.all():
         bad = int(np.argmax(~labelled.to_numpy()))
-        raise behaviors.error(int(row_of[bad]), f"impression {flat[bad]!r} has no click label "
-                                                "(-0 or -1); MIND's test split has none")
+        problem = f"has the click label {'-' + parts[2][bad]!r}, not -0 or -1" if parts[1][bad] \
+            else "has no click label (-0 or -1); MIND's test split has none"
+        raise behaviors.error(int(row_of[bad]), f"impression {flat[bad]!r} {problem}")
     item_id = news_index.get_indexer(parts[0])
     _known_news(item_id, parts[0], row_of, behaviors)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]

@@ -431,14 +431,21 @@ def collect_logs(config: WorldConfig | Mapping[str, Any] | None, policy: Any,
     return (logs, logger.candidates_table()) if candidates else logs
 
 
-def save_logs(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write logs as Parquet (.parquet) or CSV (.csv, lists space-separated), atomically."""
+def save_logs(df: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write logs as Parquet (.parquet) or CSV (.csv, lists space-separated), atomically.
+    An existing `path` is a ValueError unless `overwrite=True`."""
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a pandas DataFrame (the logs), got {type(df).__name__}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise ValueError(f"logs path must end in .parquet or .csv, got {path.name!r}")
+    overwrite = _validate.boolean("overwrite", overwrite)
+    if path.is_dir():
+        raise ValueError(f"logs path {str(path)!r} is a folder; give a .parquet or .csv file")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise ValueError(f"logs file {str(path)!r} already exists; refusing to overwrite it "
+                         "(pass overwrite=True to replace it, or choose another path)")
     with atomic_path(path) as tmp:
         if suffix == ".parquet":
             df.to_parquet(tmp, index=False)

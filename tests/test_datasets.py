@@ -4,6 +4,7 @@ and errors that name the file and the line."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,16 @@ def test_movielens_conversion(movielens):
     ("u.data", f"1\t1\t5\t{MONDAY}\n1\t2\t4\tnoon\n", "u.data line 2: timestamp must be a "
                                                       "whole number"),
     ("u.data", "", "u.data line 1: the file is empty"),
+    *(("u.data", f"1\t1\t5\t{MONDAY}\n1\t2\t4\t{stamp}\n",
+       rf"u.data line 2: timestamp must be a whole number from 0 to 9223372036 \(Unix "
+       rf"seconds up to 2262-04-11 23:47:16 UTC, pandas' last time\), got '{stamp}'")
+      for stamp in ("1e30", "99999999999999999999", "9000000000000000000", "9223372037",
+                    "-5", "1.5")),
+    *(("u.data", f"1\t1\t5\t{MONDAY}\n1\t2\t{rating}\t{MONDAY}\n",
+       f"u.data line 2: rating must be a whole number from 1 to 5, got '{rating}'")
+      for rating in ("9", "-3", "0", "4.5")),
+    ("u.data", f"1e30\t1\t5\t{MONDAY}\n", "u.data line 1: user id must be a whole number "
+                                            "from 0 to 9007199254740992, got '1e30'"),
     ("u.data", f"1\t9\t5\t{MONDAY}\n", "u.data line 1: item id 9 is not in u.item"),
     ("u.user", "1|24|M|technician\n", "u.user line 1: expected 5 '|'-separated columns"),
     ("u.item", "", "u.item line 1: the file is empty"),
@@ -151,8 +162,15 @@ def test_movielens_bad_input_names_file_and_line(tmp_path, name, content, messag
         (folder / "u.user").unlink()
     else:
         (folder / name).write_text(content)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning before the error
         read_movielens(folder)
+
+
+def test_movielens_accepts_the_last_timestamp_pandas_holds(tmp_path):
+    folder = write_movielens(tmp_path / "ml", [(1, 1, 5, MONDAY), (1, 2, 4, 9223372036)])
+    logs = read_movielens(folder)
+    assert logs["time"].max() == 9223372036 - MONDAY and list(logs["rating"]) == [5, 4]
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,6 +220,8 @@ def test_mind_conversion(tmp_path):
      "behaviors.tsv line 3: cannot parse the time '13/13/2019 2:00:00 PM'"),
     (lambda b, n: (b[:1] + ["8\tU4\t11/12/2019 9:35:00 AM\t\tN2 N1"], n),
      "behaviors.tsv line 2: impression 'N2' has no click label"),
+    (lambda b, n: (b[:1] + ["8\tU4\t11/12/2019 9:35:00 AM\t\tN2-0 N1-2"], n),
+     "behaviors.tsv line 2: impression 'N1-2' has the click label '-2', not -0 or -1"),
     (lambda b, n: (b[:1] + ["8\tU4\t11/12/2019 9:35:00 AM\tN7\tN2-1"], n),
      "behaviors.tsv line 2: news id 'N7' is not in news.tsv"),
     (lambda b, n: (b, n[:1] + ["N2\tnews\tus"]), "news.tsv line 2: expected 8 tab-separated"),

@@ -86,6 +86,23 @@ def test_save_load_roundtrip(logs, tmp_path, suffix):
         save_logs(logs, tmp_path / "logs.txt")
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_save_logs_never_overwrites_unless_told(logs, tmp_path, suffix):
+    """An existing file (a user's, not logs) stays as it was; overwrite=True replaces it."""
+    path = tmp_path / f"precious{suffix}"
+    path.write_text("my own data\n")
+    with pytest.raises(ValueError, match=r"precious.* already exists.*overwrite=True"):
+        save_logs(logs, path)
+    assert path.read_text() == "my own data\n"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    with pytest.raises(ValueError, match="overwrite must be True or False"):
+        save_logs(logs, path, overwrite="yes")
+    assert len(load_logs(save_logs(logs, path, overwrite=True))) == len(logs)
+    (tmp_path / f"folder{suffix}").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        save_logs(logs, tmp_path / f"folder{suffix}", overwrite=True)
+
+
 def test_logs_to_batches(logs):
     spec = FeatureSpec.from_config(CFG)
     batches = list(logs_to_batches(logs, spec, batch_size=128, shuffle=False))
