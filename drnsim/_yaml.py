@@ -7,6 +7,8 @@
   once instead of exhausting memory in whatever later walks it.
 * Numbers as YAML 1.2 reads them: ``1e-3`` and ``2E5`` are floats (YAML 1.1, PyYAML's
   default, reads them as strings because they lack a dot).
+* Unique keys: a mapping that repeats a key is an error (YAML 1.2 requires unique keys;
+  PyYAML would silently keep the last value).
 
 Every failure is a `ValueError` naming the source (file or option) and, for a syntax
 error, its line and column.
@@ -63,6 +65,21 @@ class BoundedLoader(yaml.SafeLoader):
         if self._nodes > MAX_NODES:
             raise _TooLarge(f"more than {MAX_NODES:,} values once its aliases are expanded "
                             "(an alias bomb?)")
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # << keys: merged, not repeated
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, str | int | float | bool) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice in one mapping",
+                        key_node.start_mark)
+                if isinstance(key, str | int | float | bool):
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
 
     def _size(self, node: Any) -> int:
         """Nodes under ``node``, every repetition counted (memoised: aliases share nodes)."""

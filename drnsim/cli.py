@@ -39,6 +39,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from drnsim import _validate
 from drnsim._validate import InvalidTypeError
 from drnsim.results import DEVICES, Experiment
 
@@ -218,7 +219,6 @@ def bench(users: Annotated[int, typer.Option(help="Users in the world.")] = 10_0
           ) -> None:
     """Visits per second of the single-visit and the vector env, random scores (the full
     benchmark: benchmarks/env_throughput.py)."""
-    from drnsim import _validate
     from drnsim.config import WorldConfig
     from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
 
@@ -266,16 +266,25 @@ def ope(logs: Annotated[Path, typer.Option(help="Logged impressions (.parquet or
     """Estimate a target policy's value from logged slates: every off-policy estimator with
     its 95% interval."""
     from drnsim.agents import import_path
-    from drnsim.logs import load_logs
+    from drnsim.logs import check_logs, load_logs
     from drnsim.ope import evaluate
+    from drnsim.ope.evaluate import COLUMNS
     from drnsim.results import write_csv
 
     base = Experiment.from_yaml(config) if config is not None else Experiment()
     cfg = base.world.replace(**parse_world(world)) if world else base.world
     if interval not in ("analytic", "bootstrap"):
         raise ValueError(f"--interval must be analytic or bootstrap, got {interval!r}")
+    _validate.seed("--seed", seed)
+    if out is not None:  # before any work: a path that cannot be written is refused first
+        check_replaceable(out, ",".join(COLUMNS))
     frames = {name: load_logs(path) if path is not None else None for name, path in
               (("logs", logs), ("candidates", candidates), ("train", train_logs))}
+    if frames["train"] is not None:  # --logs and --candidates are checked by evaluate
+        try:
+            check_logs(frames["train"])
+        except ValueError as exc:
+            raise ValueError(f"--train-logs {train_logs}: {exc}") from None
     # a user policy (module:Class) from the current folder, after the installed packages
     if import_path(policy) is not None and os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
@@ -292,8 +301,6 @@ def ope(logs: Annotated[Path, typer.Option(help="Logged impressions (.parquet or
     if train_logs is None and policy not in ("random", "oracle"):
         typer.echo(f"note: {policy} learns (if at all) from --logs itself; give --train-logs "
                    "to keep the target independent of the rewards it is evaluated on")
-    if out is not None:
-        check_replaceable(out, ",".join(table.columns))
     path = out if out is not None else unused_path(
         Path("results") / "ope" / f"{logs.stem}_{safe_name(policy)}.csv")
     write_csv(path, table)
@@ -423,9 +430,12 @@ def list_agents() -> None:
 
 # ---------------------------------------------------------------------------------------
 def split_names(text: str, option: str = "--agents") -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise ValueError(f"{option} expects comma-separated names, got {text!r}")
+    """``"a, b"`` -> ``["a", "b"]``; an empty list or an empty entry (``"a,,b"``, ``"a,"``)
+    is an error naming the option."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(f"{option} expects comma-separated names with none empty, got "
+                         f"{text!r}")
     return names
 
 
@@ -456,6 +466,8 @@ def parse_world(settings: list[str]) -> dict[str, Any]:
         key, sep, value = setting.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--world must be KEY=VALUE, got {setting!r}")
+        if key.strip() in pairs:
+            raise ValueError(f"--world {key.strip()} is given twice; give each key once")
         pairs[key.strip()] = load_yaml(value, f"the value of --world {key.strip()}")
     return pairs
 

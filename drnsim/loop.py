@@ -339,7 +339,10 @@ def check_compare(agents: Sequence[Any], seeds: Iterable[int] = (0,), days: floa
     if address is not None and not isinstance(address, str):
         raise InvalidTypeError(f"address must be a string such as 'HOST:6379', got {address!r}")
     if log_days > 0:
-        make_agent(logging_policy)
+        try:
+            make_agent(logging_policy)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"logging_policy: {exc}") from None
     cfg = WorldConfig.coerce(world).replace(episode_days=log_days + days)
     step = visits_per_step(batch_size, cfg.n_users)
     try:

@@ -181,8 +181,9 @@ class Experiment:
         _no_unknown(data, SECTIONS, source)
         run = _section(data, "run", source)
         _no_unknown(run, cls.run_keys(), f"{source} section 'run'")
+        world_section = _section(data, "world", source)
         try:
-            world = WorldConfig.from_dict(_section(data, "world", source))
+            world = WorldConfig.from_dict(world_section)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source} section 'world': {exc}") from exc
         agents = data.get("agents") or {}

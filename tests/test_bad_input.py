@@ -123,6 +123,9 @@ def isolated(tmp_path, monkeypatch):
     (["--backend", "spark"], ["--backend", "spark"]),
     (["--address", "127.0.0.1:1"], ["--address", "--backend ray"]),
     (["--agents", ","], ["--agents"]),
+    (["--agents", "random,,popular"], ["--agents", "none empty"]),
+    (["--seeds", "0,1,"], ["--seeds", "'0,1,'"]),
+    (["--world", "n_users=200", "--world", "n_users=300"], ["--world n_users", "twice"]),
     (["--agents", "random,random"], ["--agents", "random"]),
     (["--agents", "nosuchagent"], ["nosuchagent", "known agents"]),
     (["--agents", "static:nosuchmodel"], ["static:nosuchmodel"]),
@@ -177,12 +180,13 @@ def test_compare_options_are_one_line_errors(capsys, isolated, tiny, args, names
     ("run: {bucket_hours: 1e-6}\n", ["bucket_hours", "buckets"]),
     ("run: {log_epsilon: 2}\n", ["log_epsilon", "[0, 1]"]),
     ("run: {log_days: -1}\n", ["log_days", ">= 0"]),
-    ("run: {logging_policy: nosuch}\n", ["nosuch"]),
+    ("run: {logging_policy: nosuch}\n", ["logging_policy", "nosuch"]),
     ("run: {days: '1'}\n", ["days", "a number"]),
     ("run: {dayz: 1}\n", ["dayz", "section 'run'"]),
     ("world: {n_users: 1.5}\n", ["n_users", "integer"]),
     ("world: {item_noise: 1e-3, n_users: -1}\n", ["n_users", ">= 1"]),
     ("world: [1, 2]\n", ["world", "mapping"]),
+    ("world:\n  n_users: 200\n  n_users: 300\n", ["n_users", "twice", "line 3"]),
     ("- a\n- list\n", ["mapping"]),
     ("world: {n_users: 10\n", ["malformed YAML", "line"]),
 ])
@@ -194,7 +198,8 @@ def test_config_values_are_one_line_errors(capsys, isolated, config, names):
     if "agents:" not in config:
         args += ["--agents", "random"]
     code, _, err = cli(capsys, *args)
-    assert_one_line(code, err, *names)
+    line = assert_one_line(code, err, *names)
+    assert line.count(str(path)) <= 1  # the file is named once
     assert not (isolated / "out").exists()
 
 
@@ -1030,6 +1035,8 @@ def test_env_step_and_reset_name_what_is_wrong(env_id, vector):
     env.reset(seed=0)
     shape = env.action_space.shape
     for action, names in [("abc", ["action", "numbers", str(shape)]),
+                          (np.zeros(shape, complex), ["action", "numbers", str(shape)]),
+                          (np.full(shape, "0.5"), ["action", "numbers", str(shape)]),
                           (np.zeros(shape[:-1] + (shape[-1] + 1,)), ["action", "shape"]),
                           (np.full(shape, np.nan), ["action", "NaN"]),
                           (np.full(shape, 3.0), ["action", "[-1, 1]"])]:

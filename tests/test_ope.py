@@ -449,6 +449,13 @@ def test_command_line_prints_writes_and_never_replaces_a_file(egreedy_logs, tmp_
     mine.write_text("keep")
     third = run_cli(*args, "--out", mine, cwd=tmp_path)
     assert third.returncode == 2 and "--out" in third.stderr and mine.read_text() == "keep"
+    assert third.stdout == "" and len(third.stderr.strip().splitlines()) == 1  # before work
+    negative = run_cli(*args, "--seed", "-1", cwd=tmp_path)
+    assert negative.returncode == 2 and negative.stdout == ""
+    assert "--seed" in negative.stderr and "2**63" in negative.stderr
+    (tmp_path / "garbage.csv").write_text("a,b\n1,2\n")
+    garbage = run_cli(*args, "--train-logs", "garbage.csv", cwd=tmp_path)
+    assert garbage.returncode == 2 and "--train-logs garbage.csv" in garbage.stderr
     fourth = run_cli(*args, "--out", written, cwd=tmp_path)  # an earlier table: replaced
     assert fourth.returncode == 0, fourth.stderr[-2000:]
     assert pd.read_csv(written)["estimator"].tolist()[0] == "naive"

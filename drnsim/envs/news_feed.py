@@ -83,9 +83,14 @@ def action_space(config: WorldConfig) -> spaces.Box:
 
 # ----------------------------------------------------------------------------------------
 def _as_float(scores: np.ndarray) -> np.ndarray:
-    """float32 and float64 as they are (the ranking kernel takes both), anything else as
-    float64."""
-    return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
+    """float32 and float64 as they are (the ranking kernel takes both), other real numbers
+    (integers, bools, float16) as float64; TypeError for anything else (complex, strings,
+    objects: no part of a number is silently dropped)."""
+    if scores.dtype in (np.float32, np.float64):
+        return scores
+    if scores.dtype.kind not in "biuf":
+        raise TypeError(f"scores of dtype {scores.dtype} are not real numbers")
+    return scores.astype(np.float64)
 
 
 def check_reset_options(options: Any, allowed: tuple[str, ...] = ()) -> dict:
