@@ -47,20 +47,24 @@ else every visit, assumed randomised. Return gaps, news and topics use every vis
 * ``news_per_hour``: items published per hour (publication = time - item_age), counted
   over the logs' span less its last hour (when logs date items by their first impression,
   the first half of the span is skipped: items published before the logs start are first
-  seen then); a Poisson interval. ``item_lifetime_hours``: the largest age shown.
+  seen then); a Poisson interval; none published there: not identified (kept).
+  ``item_lifetime_hours``: the largest age shown.
 * ``topic_trend_volatility`` (logs of 3 days or more): the day-to-day change of the topics'
   log shares among new items, less multinomial noise, per sqrt(day).
-* Vocabulary sizes, slate size and history length: from the logs (`FeatureSpec.from_logs`).
+* Vocabulary sizes, slate size and history length: from the logs (`FeatureSpec.from_logs`);
+  ``n_candidates``: the largest ``n_valid_candidates`` (at least the slate size), kept at the
+  base's when the logs lack that column.
 
 Intervals: 95% percentile bootstrap over users (every statistic recomputed on resampled
-users); for the simulation-fitted parameters the bootstrap deviations of the real
-statistics, plus the spread of the statistics between simulated worlds (the real world is
-one draw of the simulator's random structure), go through the inverse of the fitted
-Jacobian. The fitted world has ``tradeoff_strength`` 0 (the clicks-only world the
-estimators assume). Not identified by click logs, so kept at the base's values and listed:
-the hidden interest model (dimensions, channels, drift, jumps, reinforcement), relevance and
-freshness weights, satiation, the seen penalty, the satisfaction gain and churn, and every
-long-term field of the world (bait, satisfaction, dwell, boredom, engagement).
+users; n_users' bounds rounded out to whole users); for the simulation-fitted parameters
+the bootstrap deviations of the real statistics, plus the spread of the statistics between
+simulated worlds (the real world is one draw of the simulator's random structure), go
+through the inverse of the fitted Jacobian. The fitted world has ``tradeoff_strength`` 0
+(the clicks-only world the estimators assume). Not identified by click logs, so kept at the
+base's values and listed: the hidden interest model (dimensions, channels, drift, jumps,
+reinforcement), relevance and freshness weights, satiation, the seen penalty, the
+satisfaction gain and churn, and every long-term field of the world (bait, satisfaction,
+dwell, boredom, engagement).
 """
 
 from __future__ import annotations
@@ -74,9 +78,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drnsim import _validate
 from drnsim.config import DAY, HOUR, WorldConfig
 from drnsim.features import FeatureSpec
-from drnsim.logs import check_logs
+from drnsim.logs import check_logs, first_bad
+from drnsim.results import _TEMPORARY
 
 #: Parameters fitted by simulation, with the statistic each one is matched on.
 SIMULATED_PARAMETERS = ("click_bias", "freshness_tau_hours", "quality_weight")
@@ -88,6 +94,27 @@ NOT_IDENTIFIED = ("latent_dim", "n_channels", "feature_interest_strength", "item
                   "churn_probability")
 _HERMITE = np.polynomial.hermite.hermgauss(48)
 _AGE_BIN_HOURS = 0.5
+#: calibrate's counts: keyword -> (command-line flag, lowest, highest allowed); the weights
+#: of the bootstrap take n_bootstrap x users x 8 bytes.
+OPTION_BOUNDS = {"n_bootstrap": ("--bootstrap", 20, 10_000),
+                 "sim_users": ("--sim-users", 16, None),
+                 "sim_seeds": ("--sim-seeds", 1, 100)}
+
+
+def check_options(seed: Any, n_bootstrap: Any, sim_users: Any, sim_seeds: Any,
+                  flags: bool = False) -> None:
+    """ValueError naming an option of `calibrate` out of range (`OPTION_BOUNDS`, seeds in
+    [0, 2**63)): by its keyword, or with `flags` by its command-line flag."""
+    _validate.seed("--seed" if flags else "seed", seed)
+    for key, value in (("n_bootstrap", n_bootstrap), ("sim_users", sim_users),
+                       ("sim_seeds", sim_seeds)):
+        flag, low, high = OPTION_BOUNDS[key]
+        _validate.integer(flag if flags else key, value, low, high)
+
+
+def _derived_seed(seed: int, offset: int) -> int:
+    """`seed` + `offset` kept in [0, 2**63) (a seed of simulated logs)."""
+    return (seed + offset) % _validate.SEED_LIMIT
 
 
 @dataclass
@@ -380,6 +407,19 @@ def simulate_logs(world: WorldConfig, days: float, seed: int = 0,
                                                1, 256)))
 
 
+def _candidates(logs: pd.DataFrame, slate_size: int, base: int, notes: list[str]) -> int:
+    """n_candidates: the largest n_valid_candidates of the logs (at least `slate_size`),
+    or without that column the base's (at least `slate_size`), with a note."""
+    if "n_valid_candidates" not in logs.columns:
+        notes.append(f"the logs have no 'n_valid_candidates' column: n_candidates is not "
+                     f"identified (kept: {max(base, slate_size)})")
+        return max(base, slate_size)
+    values = pd.to_numeric(logs["n_valid_candidates"], errors="coerce").to_numpy(np.float64)
+    first_bad(logs, ~(np.isfinite(values) & (values >= 1) & (values == np.round(values))),
+              "n_valid_candidates", "must hold whole numbers >= 1")
+    return max(int(values.max()), slate_size)
+
+
 def _span_days(logs: pd.DataFrame) -> float:
     time = logs["time"].to_numpy(np.float64)
     return max(float(time.max() - time.min()) / DAY, 1.0 / 24)
@@ -393,14 +433,10 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
     resamples of users give the intervals; the simulations that fit the attractiveness
     weights run `sim_seeds` worlds of at most `sim_users` users over the logs' span;
     `seed` seeds all of them."""
+    check_options(seed, n_bootstrap, sim_users, sim_seeds)
+    seed, n_bootstrap, sim_users, sim_seeds = map(int, (seed, n_bootstrap, sim_users, sim_seeds))
     check_logs(logs)
     base = WorldConfig.coerce(base)
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 20:
-        raise ValueError(f"n_bootstrap must be an integer >= 20, got {n_bootstrap!r}")
-    if isinstance(sim_users, bool) or not isinstance(sim_users, int) or sim_users < 16:
-        raise ValueError(f"sim_users must be an integer >= 16, got {sim_users!r}")
-    if isinstance(sim_seeds, bool) or not isinstance(sim_seeds, int) or sim_seeds < 1:
-        raise ValueError(f"sim_seeds must be an integer >= 1, got {sim_seeds!r}")
     say = echo or (lambda _: None)
     notes: list[str] = []
     if base.tradeoff_strength != 0:
@@ -453,13 +489,18 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
     for name in ("mean_return_hours", "return_rate_spread"):
         add(name, gaps[name], *interval([b[name] for b in boot_returns]),
             "frailty exponential-gap likelihood over users, conditional on appearing")
-    add("n_users", n_users, *interval([len(users) / b["appear"] for b in boot_returns]),
+    users_low, users_high = interval([len(users) / b["appear"] for b in boot_returns])
+    add("n_users", n_users, math.floor(users_low), math.ceil(users_high),  # whole, as n_users
         "users in the logs / P(a user appears in the span)")
-    if math.isfinite(rate):
+    if rate > 0:
         add("news_per_hour", rate, rate_low, rate_high,
             f"items published per hour over {rate_hours:.0f} h (Poisson interval)")
-    else:
+    elif rate_hours <= 0:
         notes.append("the logs span under an hour: news_per_hour is not identified (kept)")
+    else:
+        notes.append(f"no item is published in the {rate_hours:.0f} h counted"
+                     + (" (every item is first shown in the first half of the span)"
+                        if first_seen else "") + ": news_per_hour is not identified (kept)")
     lifetime_boot = [float(np.max(age[w[clicks.user] > 0], initial=0.0)) for w in weights]
     add("item_lifetime_hours", max(lifetime, 1e-3), *interval(lifetime_boot),
         "largest item age shown")
@@ -477,7 +518,7 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
         n_users=max(n_users, 16), n_topics=spec.n_topics, n_providers=spec.n_providers,
         n_age_buckets=spec.n_age_buckets, n_genders=spec.n_genders,
         n_regions=spec.n_regions, n_devices=spec.n_devices, slate_size=spec.slate_size,
-        n_candidates=max(base.n_candidates, spec.slate_size),
+        n_candidates=_candidates(logs, spec.slate_size, base.n_candidates, notes),
         **{k: v for k, v in fitted.items() if k != "n_users"})
 
     say("fitting click_bias, freshness and quality by simulation")
@@ -490,6 +531,9 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
                  "n_devices", "slate_size"):
         value = getattr(world, name)
         add(name, value, value, value, "from the logs (largest id + 1)")
+    if "n_valid_candidates" in logs.columns:
+        add("n_candidates", world.n_candidates, world.n_candidates, world.n_candidates,
+            "from the logs (largest n_valid_candidates, at least slate_size)")
     notes.append("not identified by click logs, kept at the base's values: "
                  + ", ".join(NOT_IDENTIFIED) + ", and the long-term fields of the world "
                  "(bait, satisfaction, dwell, boredom, engagement), if the base has them")
@@ -524,7 +568,8 @@ def _match_attractiveness(world: WorldConfig, real: dict[str, float],
         names.remove("freshness_tau_hours")
         stats.remove("age_slope")
     target = np.array([real[s] for s in stats])
-    seeds = [seed + 1000 + j for j in range(sim_seeds)]  # never the seeds of simulated logs
+    # never the seeds of simulated logs (fidelity's)
+    seeds = [_derived_seed(seed, 1000 + j) for j in range(sim_seeds)]
 
     def to_params(x: np.ndarray) -> dict[str, float]:
         values = dict(zip(names, map(float, x), strict=True))
@@ -738,9 +783,10 @@ def fidelity(logs: pd.DataFrame, world: WorldConfig, seed: int = 0,
     share of the click-through curve that is misplaced); for topic shares the total
     variation distance between the shares sorted largest first (the simulator's topics are
     not the real ones, so only how concentrated they are can match)."""
+    seed = _validate.seed("seed", seed)
     check_logs(logs)
     world = WorldConfig.coerce(world)
-    simulated = simulate_logs(world, _span_days(logs), seed + 7, max_users)
+    simulated = simulate_logs(world, _span_days(logs), _derived_seed(seed, 7), max_users)
     real, sim = log_statistics(logs), log_statistics(simulated)
     rows = []
     k = min(len(real["ctr_by_position"]), len(sim["ctr_by_position"]))
@@ -829,20 +875,25 @@ CALIBRATION_OUTPUTS = ("world.yaml", "parameters.csv", "fidelity.csv", "fidelity
 _MARKER = "# written by drnsim calibrate"
 
 
-def check_output_folder(out: str | Path) -> Path:
-    """`out` may be written by calibrate: new, or without any of its output files, or an
-    earlier calibrate's output (world.yaml starts with its marker). Anything else would
-    overwrite a file calibrate did not write: ValueError naming it."""
+def check_output_folder(out: str | Path, option: str = "out") -> Path:
+    """`out` may be written by calibrate: new, empty, or holding only an earlier calibrate's
+    outputs (world.yaml starts with its marker) and temporary files of them (`atomic_path`'s,
+    left by a killed run). Anything else is a file calibrate did not write: ValueError
+    naming `option` and those files."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    present = [name for name in CALIBRATION_OUTPUTS if (out / name).exists()]
-    if present:
-        world = out / "world.yaml"
-        ours = world.exists() and world.read_text(errors="replace").startswith(_MARKER)
-        if not ours:
-            raise ValueError(f"--out {out} already holds {', '.join(present)}, not written by "
-                             "drnsim calibrate; choose another folder")
+        raise ValueError(f"{option} {out} is a file, not a folder")
+    names = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    world = out / "world.yaml"
+    ours = world.is_file() and world.read_text(errors="replace").startswith(_MARKER)
+    foreign = [name for name in names if not (
+        (ours and name in CALIBRATION_OUTPUTS) or ((m := _TEMPORARY.match(name)) is not None
+                                                   and m.group(1) in CALIBRATION_OUTPUTS))]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                          if len(foreign) > 5 else "")
+        raise ValueError(f"{option} {out} already holds {shown}, not written by drnsim "
+                         "calibrate; choose a new or empty folder")
     return out
 
 
@@ -889,6 +940,6 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 __all__ = ["CALIBRATION_OUTPUTS", "Calibration", "FidelityReport", "NOT_IDENTIFIED",
-           "SIMULATED_PARAMETERS", "calibrate", "check_output_folder", "fidelity",
-           "format_report", "ks_distance", "log_statistics", "simulate_logs",
-           "write_calibration"]
+           "OPTION_BOUNDS", "SIMULATED_PARAMETERS", "calibrate", "check_options",
+           "check_output_folder", "fidelity", "format_report", "ks_distance",
+           "log_statistics", "simulate_logs", "write_calibration"]

@@ -363,19 +363,26 @@ def calibrate_command(
         seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the "
                                           "simulations.")] = 0,
         bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of users "
-                                               "(intervals).")] = 200,
+                                               "(intervals), 20 to 10000.")] = 200,
         sim_users: Annotated[int, typer.Option(help="Users in the simulations that fit the "
-                                               "attractiveness weights.")] = 2000,
+                                               "attractiveness weights, at least 16.")] = 2000,
         sim_seeds: Annotated[int, typer.Option(help="Simulated worlds averaged in that "
-                                               "fit.")] = 3,
+                                               "fit, 1 to 100.")] = 3,
         progress: ProgressOption = True) -> None:
     """Fit a world to logs (the parameters logs identify, with 95% intervals) and write it
     as world.yaml (a --config for compare), with a fidelity report of real vs simulated
     statistics."""
-    from drnsim.calibrate import calibrate, check_output_folder, fidelity, write_calibration
+    from drnsim.calibrate import (
+        calibrate,
+        check_options,
+        check_output_folder,
+        fidelity,
+        write_calibration,
+    )
     from drnsim.datasets import read_logs
 
-    check_output_folder(out)
+    check_options(seed, bootstrap, sim_users, sim_seeds, flags=True)
+    check_output_folder(out, "--out")
     base = Experiment.from_yaml(config).world if config is not None else Experiment().world
     if world:
         base = base.replace(**parse_world(world))

@@ -27,6 +27,7 @@ from conftest import COMMAND, TINY_WORLD, TINY_YAML, run_drnsim
 from drnsim._validate import InvalidTypeError
 from drnsim._yaml import MAX_BYTES, load_yaml
 from drnsim.agents import make_agent
+from drnsim.calibrate import calibrate, fidelity
 from drnsim.cli import main
 from drnsim.config import HOUR, WorldConfig
 from drnsim.envs import NewsFeedEnv, NewsFeedVectorEnv
@@ -257,6 +258,49 @@ def test_run_options_are_one_line_errors(capsys, isolated, tiny, args, names):
 ])
 def test_bench_bounds_are_one_line_errors(capsys, isolated, args, names):
     assert_one_line(*cli(capsys, "bench", *args)[::2], *names)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--seed", "-1"], ["--seed", "[0, 2**63)", "-1"]),
+    (["--seed", str(2**63)], ["--seed", "2**63", str(2**63)]),
+    (["--bootstrap", "5"], ["--bootstrap", "[20, 10000]", "5"]),
+    (["--bootstrap", "1000000000"], ["--bootstrap", "[20, 10000]", "1000000000"]),
+    (["--sim-users", "0"], ["--sim-users", ">= 16", "0"]),
+    (["--sim-seeds", "0"], ["--sim-seeds", "[1, 100]", "0"]),
+])
+def test_calibrate_options_are_one_line_errors_before_the_logs(capsys, isolated, args, names):
+    """Named by their flags, before the logs (which do not exist here) are read."""
+    code, out, err = cli(capsys, "calibrate", isolated / "missing.parquet", "--out",
+                         isolated / "cal", *args)
+    assert_one_line(code, err, *names)
+    assert "reading" not in out and not (isolated / "cal").exists()
+
+
+@pytest.mark.parametrize("kwargs, names", [
+    ({"seed": -1}, ["seed", "[0, 2**63)"]),
+    ({"n_bootstrap": 5}, ["n_bootstrap", "[20, 10000]"]),
+    ({"n_bootstrap": 10**9}, ["n_bootstrap", "[20, 10000]"]),
+    ({"sim_users": 0}, ["sim_users", ">= 16"]),
+    ({"sim_seeds": True}, ["sim_seeds", "integer"]),
+])
+def test_calibrate_checks_its_keywords_before_the_logs(kwargs, names):
+    with pytest.raises(ValueError) as caught:
+        calibrate(pd.DataFrame(), **kwargs)
+    for name in names:
+        assert name in str(caught.value), (name, str(caught.value))
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
+        fidelity(pd.DataFrame(), WorldConfig(), seed=-1)
+
+
+def test_calibrate_refuses_a_folder_holding_a_users_file(capsys, isolated):
+    out = isolated / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    code, stdout, err = cli(capsys, "calibrate", isolated / "missing.parquet", "--out", out)
+    assert_one_line(code, err, "--out", "notes.txt", "not written by drnsim calibrate")
+    assert "reading" not in stdout
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "my notes"
 
 
 def test_plot_of_a_folder_drnsim_did_not_write_is_refused(capsys, isolated):

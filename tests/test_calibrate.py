@@ -103,6 +103,44 @@ def test_fidelity_tells_a_wrong_world_from_the_right_one():
 
 
 @pytest.fixture(scope="module")
+def frequent_logs():
+    """Users who visit about hourly (every one appears in the day, so n_users' interval is
+    under one user wide), 20 candidates a visit, few news (items are shown again and again)."""
+    return random_logs(n_users=100, seed=3, mean_return_hours=1.0, n_candidates=20,
+                       news_per_hour=5.0)
+
+
+def test_counts_come_from_the_logs_and_every_interval_holds_its_value(frequent_logs):
+    """n_users is a whole number and so are its bounds (a rounded 100 once lay below its
+    unrounded interval [100.002, 100.061]); n_candidates is the logs' (20), not the base's."""
+    result = calibrate(frequent_logs, n_bootstrap=20, sim_users=100, sim_seeds=1,
+                       base=WorldConfig(**CLICKS_ONLY))
+    table = result.parameters.set_index("parameter")
+    inside = (table["low"] <= table["value"]) & (table["value"] <= table["high"])
+    assert inside.all(), table[~inside]
+    assert table.loc["n_users", ["low", "high"]].tolist() == [100, 101]
+    assert table.loc["n_candidates", "value"] == 20 and result.world.n_candidates == 20
+
+
+def test_logs_without_new_items_or_candidate_counts_keep_the_base(frequent_logs):
+    """MovieLens-like logs: items dated by their first impression, each first shown in the
+    first half of the span (no news to count), no n_valid_candidates column: news_per_hour
+    and n_candidates stay at the base's, each with a note (news_per_hour 0 was an error)."""
+    first = frequent_logs.groupby("item_id")["time"].transform("min")
+    middle = (frequent_logs["time"].min() + frequent_logs["time"].max()) / 2
+    logs = frequent_logs[first < middle].drop(columns="n_valid_candidates")
+    logs = logs.assign(item_age=logs["time"] - first[logs.index])
+    base = WorldConfig(**CLICKS_ONLY)
+    result = calibrate(logs, n_bootstrap=20, sim_users=100, sim_seeds=1, base=base)
+    assert result.world.news_per_hour == base.news_per_hour
+    assert result.world.n_candidates == base.n_candidates
+    assert not {"news_per_hour", "n_candidates"} & set(result.parameters["parameter"])
+    notes = " ".join(result.notes)
+    assert "news_per_hour is not identified" in notes
+    assert "n_candidates is not identified" in notes
+
+
+@pytest.fixture(scope="module")
 def small_logs(tmp_path_factory):
     path = tmp_path_factory.mktemp("cal") / "logs.parquet"
     save_logs(random_logs(n_users=300, days=1.0, seed=2), path)
@@ -153,3 +191,14 @@ def test_write_calibration_refuses_a_foreign_world_yaml(tmp_path):
         check_output_folder(tmp_path)
     with pytest.raises(ValueError):
         write_calibration(tmp_path, None, None)  # refused before anything is touched
+
+
+def test_check_output_folder_reuses_only_a_folder_of_its_own_files(tmp_path):
+    (tmp_path / "world.yaml").write_text("# written by drnsim calibrate from logs\n")
+    (tmp_path / "report.md").write_text("an earlier report")
+    (tmp_path / ".report.md.abcd1234.tmp").write_text("")  # left by a killed run
+    assert check_output_folder(tmp_path) == tmp_path
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="out .* holds notes.txt, not written by drnsim "
+                                         "calibrate"):
+        check_output_folder(tmp_path)
