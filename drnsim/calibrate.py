@@ -82,7 +82,7 @@ from drnsim import _validate
 from drnsim.config import DAY, HOUR, WorldConfig
 from drnsim.features import FeatureSpec
 from drnsim.logs import check_logs, first_bad
-from drnsim.results import _TEMPORARY
+from drnsim.results import TEMPORARY_NAME
 
 #: Parameters fitted by simulation, with the statistic each one is matched on.
 SIMULATED_PARAMETERS = ("click_bias", "freshness_tau_hours", "quality_weight")
@@ -887,7 +887,7 @@ def check_output_folder(out: str | Path, option: str = "out") -> Path:
     world = out / "world.yaml"
     ours = world.is_file() and world.read_text(errors="replace").startswith(_MARKER)
     foreign = [name for name in names if not (
-        (ours and name in CALIBRATION_OUTPUTS) or ((m := _TEMPORARY.match(name)) is not None
+        (ours and name in CALIBRATION_OUTPUTS) or ((m := TEMPORARY_NAME.match(name)) is not None
                                                    and m.group(1) in CALIBRATION_OUTPUTS))]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"

@@ -427,13 +427,14 @@ class ResultsFolder:
         names = {*OUTPUTS, CONFIG, MANIFEST, *self.files}
         for folder in (self.path, self.path / RUNS):
             for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
-                match = _TEMPORARY.match(tmp.name)
+                match = TEMPORARY_NAME.match(tmp.name)
                 if match and (str(tmp.parent.relative_to(self.path) / match.group(1))
                               .removeprefix("./") in names or _RUN_FILE.match(match.group(1))):
                     tmp.unlink(missing_ok=True)
 
 
-_TEMPORARY = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")
+#: `atomic_path`'s temporary file names, ``.NAME.XXXXXXXX.tmp`` (group 1: NAME).
+TEMPORARY_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")
 _RUN_FILE = re.compile(r"^[A-Za-z0-9_.+@=-]{1,40}-seed\d+-[0-9a-f]{16}\.parquet$")
 
 
@@ -623,7 +624,7 @@ def load_metrics(out: str | Path) -> pd.DataFrame:
 
 
 __all__ = [
-    "Experiment", "ResultsFolder", "RunCache", "atomic_path", "code_digest", "file_digest",
-    "load_metrics", "prepare_folder", "run_experiment", "summary_table", "versions", "write_csv",
-    "write_figure", "write_plots", "write_results", "write_text",
+    "TEMPORARY_NAME", "Experiment", "ResultsFolder", "RunCache", "atomic_path", "code_digest",
+    "file_digest", "load_metrics", "prepare_folder", "run_experiment", "summary_table",
+    "versions", "write_csv", "write_figure", "write_plots", "write_results", "write_text",
 ]
