@@ -193,7 +193,9 @@ class _Clicks:
 def _poisson_fit(x: np.ndarray, y: np.ndarray, exposure: np.ndarray,
                  iterations: int = 50) -> tuple[float, float]:
     """(a, b) of E[y] = exposure exp(a + b x), Poisson quasi-likelihood (Newton); b = 0
-    when x does not vary."""
+    when x does not vary. When every count lies at one end of x the likelihood has no
+    maximum (b runs to -inf or inf): the Newton steps stop where the fit becomes singular,
+    at a steep finite b (the simulation fit then names the statistic it cannot reach)."""
     total = y.sum()
     if total <= 0:
         return -math.inf, 0.0
@@ -205,7 +207,10 @@ def _poisson_fit(x: np.ndarray, y: np.ndarray, exposure: np.ndarray,
         mu = exposure * np.exp(a + b * x)
         grad = design.T @ (y - mu)
         hess = design.T @ (design * mu[:, None])
-        step = np.linalg.solve(hess, grad)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
         while np.max(np.abs(step)) > 5:  # damped far from the optimum
             step /= 2
         a, b = a + step[0], b + step[1]
@@ -514,6 +519,9 @@ def calibrate(logs: pd.DataFrame, base: WorldConfig | dict | None = None, seed: 
                      "identified (kept)")
 
     fitted = {row["parameter"]: float(row["value"]) for row in table}
+    if n_users < 16:
+        notes.append(f"the fitted n_users ({n_users}) is below 16, the smallest world that "
+                     "compare's batches allow: the fitted world has 16 users")
     world = base.replace(
         n_users=max(n_users, 16), n_topics=spec.n_topics, n_providers=spec.n_providers,
         n_age_buckets=spec.n_age_buckets, n_genders=spec.n_genders,

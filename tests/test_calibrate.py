@@ -80,6 +80,18 @@ def test_a_noisy_simulation_fit_keeps_the_logs_attractiveness():
     assert result.world.quality_weight >= 0
 
 
+def test_poisson_fit_of_counts_at_one_end_is_steep_and_finite():
+    """Every click at the youngest age: no maximum likelihood (the slope runs to -inf); the
+    fit stops at a steep finite slope instead of failing on a singular matrix."""
+    from drnsim.calibrate import _poisson_fit
+
+    x = np.array([0.25, 10.0, 20.0, 40.0, 80.0])  # ages in hours: exp(b x) underflows
+    exposure = np.array([100.0, 80, 60, 40, 20])
+    a, b = _poisson_fit(x, np.array([30.0, 0, 0, 0, 0]), exposure)
+    assert np.isfinite(a) and np.isfinite(b)
+    assert (exposure * np.exp(a + b * x))[1:].sum() < 1e-3  # no clicks expected where none are
+
+
 def test_ks_distance():
     assert ks_distance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == 0.0
     assert ks_distance(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 1.0
@@ -138,6 +150,17 @@ def test_logs_without_new_items_or_candidate_counts_keep_the_base(frequent_logs)
     notes = " ".join(result.notes)
     assert "news_per_hour is not identified" in notes
     assert "n_candidates is not identified" in notes
+
+
+def test_a_population_under_sixteen_is_raised_with_a_note(frequent_logs):
+    """Logs of 10 users fit n_users 10; the world gets 16 (the smallest that compare's
+    batches allow), and the notes say so."""
+    few = frequent_logs[frequent_logs["user_id"] < 10]
+    result = calibrate(few, n_bootstrap=20, sim_users=100, sim_seeds=1,
+                       base=WorldConfig(**CLICKS_ONLY))
+    assert result.parameters.set_index("parameter").loc["n_users", "value"] == 10
+    assert result.world.n_users == 16
+    assert any("n_users (10) is below 16" in note for note in result.notes)
 
 
 @pytest.fixture(scope="module")
