@@ -422,6 +422,17 @@ def test_a_broken_candidates_table_is_named(egreedy_logs):
         ope.estimate(logs, "popular", candidates=candidates, config=WORLD, estimators=["xips"])
 
 
+@pytest.mark.parametrize("field, column", [("n_users", "user_id"), ("n_topics", "topic")])
+def test_logs_of_a_larger_world_name_the_world_field(egreedy_logs, field, column):
+    """Logs holding a user id (topic) the evaluation world lacks: the error names the
+    WorldConfig field and the value that fits, before any estimate."""
+    logs, candidates = egreedy_logs
+    small = {**WORLD, field: int(logs[column].max())}  # one id short
+    with pytest.raises(ValueError, match=rf"{field}={small[field]}.*--world {field}="
+                                         rf"{small[field] + 1}"):
+        ope.estimate(logs, "random", candidates=candidates, config=small)
+
+
 # ---------------------------------------------------------------------------------------
 def run_cli(*args, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from drnsim.config import WorldConfig
+from drnsim.features import FeatureSpec
 from drnsim.logs import LOG_PROBABILITIES
 from drnsim.metrics import expected_clicks
 from drnsim.ope.data import TRUTH_COLUMN, LoggedSlates
@@ -223,6 +224,24 @@ def fit_reward_model(reward_model: Any, logs: pd.DataFrame, config: WorldConfig,
     return reward_model
 
 
+#: FeatureSpec vocabularies that are WorldConfig fields of the same name.
+_VOCABULARIES = ("n_users", "n_topics", "n_providers", "n_age_buckets", "n_genders",
+                 "n_regions", "n_devices")
+
+
+def check_world_fits(logs: pd.DataFrame, config: WorldConfig, name: str = "logs") -> None:
+    """ValueError naming the `WorldConfig` field when the logs hold ids its world lacks (a
+    user id >= n_users, a topic >= n_topics, ...): the target policy and the reward model
+    see the logged visits as observations of that world."""
+    logged, world = FeatureSpec.from_logs(logs), FeatureSpec.from_config(config)
+    for field in _VOCABULARIES:
+        needed, held = getattr(logged, field), getattr(world, field)
+        if needed > held:
+            raise ValueError(f"{name} hold ids up to {needed - 1} for {field}, but the world "
+                             f"has {field}={held}: evaluate in the logs' world ({field} >= "
+                             f"{needed}; on the command line --world {field}={needed})")
+
+
 def evaluate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = None,
              estimators: Any = None, config: WorldConfig | dict | None = None,
              train_logs: pd.DataFrame | None = None, reward_model: Any = "lr",
@@ -237,6 +256,9 @@ def evaluate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = 
     if interval not in ("analytic", "bootstrap"):
         raise ValueError(f"interval must be 'analytic' or 'bootstrap', got {interval!r}")
     data = LoggedSlates.from_logs(logs, candidates, cfg)
+    for name, frame in (("logs", logs), ("train_logs", train_logs)):
+        if frame is not None:
+            check_world_fits(frame, cfg, name)
     if not any(column in logs for column in LOG_PROBABILITIES) and (
             set(names) - {"naive", "dm"}):
         raise ValueError(f"the logs have no logging probabilities (columns "
@@ -289,5 +311,6 @@ def estimate(logs: pd.DataFrame, policy: Any, candidates: pd.DataFrame | None = 
                     slate_size, interval, n_bootstrap, seed, chunk, with_truth)[0]
 
 
-__all__ = ["COLUMNS", "Diagnostics", "METRICS", "estimate", "evaluate", "fit_reward_model",
-           "position_bias", "resolve_estimators", "run_estimators", "target_feedback"]
+__all__ = ["COLUMNS", "Diagnostics", "METRICS", "check_world_fits", "estimate", "evaluate",
+           "fit_reward_model", "position_bias", "resolve_estimators", "run_estimators",
+           "target_feedback"]
