@@ -46,7 +46,7 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
                      item_clicks, first, click_decay, windows, n_topics, n_providers,
                      user_features, hist_items, hist_topic, hist_provider, hist_age,
                      hist_length, cand_items, cand_mask, cand_topic, cand_provider, cand_age,
-                     popularity, topic_clicks, provider_clicks, recent_items, recent_times,
+                     popularity, topic_clicks, provider_clicks, recent_start, recent_times,
                      recent_cum, n_chunks):
     """Observation arrays of B visits (docs/design.md section 3): the user's static features, the
     history read from the click ring, oldest first, padding (-1) after, and the candidates
@@ -54,10 +54,9 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
 
     popularity[b, n, w] = decayed clicks of the item in window w: the counters' (clicks
     before every visit still to come) plus the recent clicks not yet in the counters that
-    precede the visit (``recent_items`` and ``recent_times`` sorted by item, then time;
-    ``recent_cum`` (M, windows) the running sum over each item's recent clicks of
-    exp((t_click - ref) / window), ref the counters' reference), both read at t through
-    ``click_decay`` (counts < 1e-6 read as 0);
+    precede the visit (`recent_clicks`'s ``recent_start``, ``recent_times`` and
+    ``recent_cum``; read at t through ``click_decay`` like the counters) (counts < 1e-6 read
+    as 0);
     topic_clicks[b, n, w] = the user's clicks within window w on the candidate's topic
     (likewise providers), counted from the history."""
     n_visits = candidates.shape[0]
@@ -77,7 +76,7 @@ def fill_observation(users, times, candidates, features, ring_items, ring_times,
             _observe_candidates(b, times[b], candidates, item_topic, item_provider, item_pub,
                                 item_clicks, first, click_decay, cand_items, cand_mask,
                                 cand_topic, cand_provider, cand_age, popularity, topic_clicks,
-                                provider_clicks, topic_counts, provider_counts, recent_items,
+                                provider_clicks, topic_counts, provider_counts, recent_start,
                                 recent_times, recent_cum)
             for slot in range(ring_len[u]):  # leave the scratch zeroed
                 topic_counts[hist_topic[b, slot], :] = 0.0
@@ -118,7 +117,7 @@ def _observe_history(b, u, t, ring_items, ring_times, ring_topics, ring_provider
 def _observe_candidates(b, t, candidates, item_topic, item_provider, item_pub, item_clicks,
                         first, click_decay, cand_items, cand_mask, cand_topic, cand_provider,
                         cand_age, popularity, topic_clicks, provider_clicks, topic_counts,
-                        provider_counts, recent_items, recent_times, recent_cum):
+                        provider_counts, recent_start, recent_times, recent_cum):
     """The candidate part of `fill_observation` for visit b at time t."""
     decay = click_decay[b]
     for n in range(candidates.shape[1]):
@@ -141,13 +140,11 @@ def _observe_candidates(b, t, candidates, item_topic, item_provider, item_pub, i
         cand_provider[b, n] = provider
         cand_age[b, n] = t - item_pub[row]
         last = -1  # the item's last recent click before t
-        if recent_items.size:
-            lo = np.searchsorted(recent_items, item, side="left")
-            hi = np.searchsorted(recent_items, item, side="right")
-            if hi > lo:
-                last = lo + np.searchsorted(recent_times[lo:hi], t, side="left") - 1
-                if last < lo:
-                    last = -1
+        if recent_start.size:
+            k = recent_start[row]
+            while k < recent_start[row + 1] and recent_times[k] < t:
+                last = k
+                k += 1
         for w in range(N_WINDOWS):
             count = item_clicks[row, w] * decay[w]
             if last >= 0:
@@ -581,6 +578,32 @@ def add_clicks(clicks, items, times, first, ref_time, windows):
     for j in range(items.shape[0]):
         for w in range(windows.shape[0]):
             clicks[items[j] - first, w] += np.exp((times[j] - ref_time) / windows[w])
+
+
+@njit(cache=True)
+def recent_clicks(items, times, ref_time, windows, first, n_rows):
+    """Clicks not yet in the decayed counters, as `fill_observation` reads them: ``start``
+    (n_rows + 1,) the offsets of each stored item row's clicks (row = item - first), their
+    ``times`` in order, and ``cum`` each item's running sum of exp((t - ref_time) /
+    window_w) over its clicks so far (the counters' terms, so both read at t through
+    ``click_decay``). No clicks: an empty ``start``."""
+    if items.shape[0] == 0:
+        return np.empty(0, np.int64), times[:0], np.empty((0, windows.shape[0]))
+    order = np.argsort(times, kind="mergesort")
+    order = order[np.argsort(items[order], kind="mergesort")]
+    items, times = items[order], times[order]
+    start = np.zeros(n_rows + 1, np.int64)
+    for k in range(items.shape[0]):
+        start[items[k] - first + 1] += 1
+    for r in range(n_rows):
+        start[r + 1] += start[r]
+    cum = np.empty((items.shape[0], windows.shape[0]))
+    for k in range(items.shape[0]):
+        same = k > 0 and items[k - 1] == items[k]
+        for w in range(windows.shape[0]):
+            term = np.exp((times[k] - ref_time) / windows[w])
+            cum[k, w] = cum[k - 1, w] + term if same else term
+    return start, times, cum
 
 
 @dual

@@ -73,12 +73,13 @@ class BoundedLoader(yaml.SafeLoader):
                 if key_node.tag == "tag:yaml.org,2002:merge":  # << keys: merged, not repeated
                     continue
                 key = self.construct_object(key_node, deep=True)
-                if isinstance(key, str | int | float | bool) and key in seen:
+                if not isinstance(key, str | int | float | bool):
+                    continue  # a list or mapping as a key: PyYAML refuses it itself
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"the key {key!r} appears twice in one mapping",
                         key_node.start_mark)
-                if isinstance(key, str | int | float | bool):
-                    seen.add(key)
+                seen.add(key)
         return super().construct_mapping(node, deep)
 
     def _size(self, node: Any) -> int:

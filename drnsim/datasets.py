@@ -93,18 +93,19 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
     ring (`_kernels.ring_push`) and the item counters (`_kernels.add_clicks`). As in
     `World.count_clicks`, a click enters the counters only before ``safe[g]`` (the earliest
     visit of any later group); until then it waits in ``wait_items`` / ``wait_times``
-    (``n_wait[0]`` of them, kept across calls) and a visit adds the waiting clicks on its
-    items that precede it."""
+    (``n_wait[0]`` of them, kept across calls) and visits read it as the world does
+    (`_kernels.recent_clicks`)."""
     topic_counts = np.zeros((n_topics, _N_WINDOWS), np.float32)
     provider_counts = np.zeros((n_providers, _N_WINDOWS), np.float32)
     n_slots = candidates.shape[1]
     capacity = candidates.shape[0] * n_slots + wait_items.shape[0]  # the chunk's + waiting
     click_items = np.empty(capacity, np.int64)
     click_times = np.empty(capacity, np.float64)
-    no_recent_items, no_recent_times = np.empty(0, np.int64), np.empty(0, np.float64)
-    no_recent_cum = np.empty((0, _N_WINDOWS), np.float64)
     for g in range(group_start.shape[0] - 1):
         lo, hi = group_start[g], group_start[g + 1]
+        recent_start, recent_times, recent_cum = kernels.recent_clicks(
+            wait_items[:n_wait[0]], wait_times[:n_wait[0]], ref_time, windows, 0,
+            item_pub.shape[0])
         for b in range(lo, hi):
             u = users[b]
             hist_length[b] = ring_len[u]
@@ -116,10 +117,8 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
                                         item_pub, item_clicks, 0, decay, cand_items,
                                         cand_mask, cand_topic, cand_provider, cand_age,
                                         popularity, topic_clicks, provider_clicks,
-                                        topic_counts, provider_counts, no_recent_items,
-                                        no_recent_times, no_recent_cum)
-            _add_waiting(b, times[b], candidates, wait_items, wait_times, n_wait[0], windows,
-                         popularity)
+                                        topic_counts, provider_counts, recent_start,
+                                        recent_times, recent_cum)
             for slot in range(ring_len[u]):  # leave the scratch zeroed
                 topic_counts[hist_topic[b, slot], :] = 0.0
                 provider_counts[hist_provider[b, slot], :] = 0.0
@@ -147,18 +146,6 @@ def _replay(users, times, group_start, candidates, clicked, ring_items, ring_tim
         n_wait[0] = kept
         kernels.add_clicks(item_clicks, click_items[:n_clicks], click_times[:n_clicks], 0,
                            ref_time, windows)
-
-
-@numba.njit(cache=True)
-def _add_waiting(b, t, candidates, wait_items, wait_times, n_wait, windows, popularity):
-    """Add to visit b's popularity (at time t) the waiting clicks on its items before t."""
-    for k in range(n_wait):
-        if wait_times[k] >= t:
-            continue
-        for n in range(candidates.shape[1]):
-            if candidates[b, n] == wait_items[k]:
-                for w in range(windows.shape[0]):
-                    popularity[b, n, w] += np.exp(-(t - wait_times[k]) / windows[w])
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:

@@ -449,20 +449,15 @@ class World:
                 "user_news": user_news}
 
     def _recent_clicks(self, needed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The clicks waiting outside the counters (`count_clicks`), sorted by item then
-        time, and each item's running sum of exp((t_click - ref) / window) over them (ref:
-        the counters' reference), which `_kernels.fill_observation` reads as of each visit;
-        empty when not `needed`."""
+        """The clicks waiting outside the counters (`count_clicks`) as
+        `_kernels.fill_observation` reads them (`_kernels.recent_clicks`); empty when not
+        `needed`."""
         items, times = self._waiting_clicks
-        if not needed or not len(items):
-            return items[:0], times[:0], np.empty((0, len(_WINDOWS)))
-        order = np.lexsort((times, items))
-        items, times = items[order], times[order]
-        cum = np.cumsum(np.exp((times[:, None] - self.news.clicks_ref_time) / _WINDOWS), axis=0)
-        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
-        before = np.vstack([np.zeros((1, len(_WINDOWS))), cum[starts[1:] - 1]])
-        cum -= np.repeat(before, np.diff(np.r_[starts, len(items)]), axis=0)
-        return items, times, cum
+        if not needed:
+            items, times = items[:0], times[:0]
+        news = self.news
+        return kernels.recent_clicks(items, times, news.clicks_ref_time, _WINDOWS, news.first,
+                                     len(news.table.pub_time))
 
     # ------------------------------------------------------------------------------------
     def attractiveness(self, batch: VisitBatch, columns: np.ndarray | None = None) -> np.ndarray:
@@ -578,13 +573,7 @@ class World:
         if len(waiting_items):
             new_items = np.concatenate([waiting_items, new_items])
             new_times = np.concatenate([waiting_times, new_times])
-        if not len(new_items):
-            return
         due = new_times < self.queue.earliest()
-        if due.all():
-            self.news.add_clicks(new_items, new_times)
-            self._waiting_clicks = (new_items[:0], new_times[:0])
-            return
         if due.any():
             self.news.add_clicks(new_items[due], new_times[due])
         self._waiting_clicks = (new_items[~due], new_times[~due])
